@@ -1,0 +1,190 @@
+"""Composition root: the one module that builds every adapter and wires them to the core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from controller import __version__
+from controller.core.clock import Clock, SystemClock
+from controller.core.config import Config, ConfigError, Problem, validate
+from controller.core.envelope import Topics
+from controller.core.events import (
+    ChargerBooted,
+    ChargerConnected,
+    ChargerDisconnected,
+    ConnectorStatusChanged,
+    EventBus,
+    EvseStatusPublished,
+    MeterFailed,
+    MeterRead,
+    TelemetryReady,
+    UplinkChanged,
+)
+from controller.core.site import Site
+from controller.core.uplink import status_messages, telemetry_message
+from controller.ocpp.context import OcppContext
+from controller.ocpp.server import OcppServer
+from controller.store.outbox import SqliteOutbox
+from controller.sync.uplink import Uplink
+from drivers.library import available as device_models
+from drivers.meter import MeterPoller
+from local_api.app import create_app
+from local_api.live import LiveHub
+
+log = logging.getLogger(__name__)
+
+INPUT_EVENTS = (
+    ChargerConnected,
+    ChargerDisconnected,
+    ChargerBooted,
+    ConnectorStatusChanged,
+    MeterRead,
+    MeterFailed,
+    UplinkChanged,
+)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file; ConfigError lists every problem with its key."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from exc
+    problems: list[Problem] = []
+    try:
+        config = validate(doc)
+    except ConfigError as exc:
+        problems, config = list(exc.problems), None
+    # Checks that need the outside world (time zone database, device library) live here,
+    # so the core's validation stays a pure function.
+    tz = doc.get("site", {}).get("time_zone", "UTC") if isinstance(doc.get("site"), dict) else "UTC"
+    if isinstance(tz, str):
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            problems.append(Problem("site.time_zone", f"unknown IANA time zone {tz!r}"))
+    models = set(device_models())
+    for i, m in enumerate(doc.get("meters", []) if isinstance(doc.get("meters"), list) else []):
+        model = m.get("model") if isinstance(m, dict) else None
+        if isinstance(model, str) and model not in models:
+            problems.append(Problem(f"meters[{i}].model", f"no device model {model!r} in the library"))
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+class SiteController:
+    """siteedge in one asyncio process: OCPP server, meter polling, uplink and web API."""
+
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.bus = EventBus()
+        self.site = Site(config, self.clock, self.bus.publish, config.mqtt.telemetry_interval)
+        self.hub = LiveHub()
+        data_dir = Path(config.site.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = SqliteOutbox(str(data_dir / "outbox.sqlite3"), config.mqtt.outbox_max_bytes)
+        self.uplink = Uplink(config.mqtt, self.outbox, self.clock, self.bus.publish, __version__)
+        self.ocpp = OcppServer(OcppContext(config, self.clock, self.bus.publish))
+        self.meters = [MeterPoller(m, self.clock, self.bus.publish) for m in config.meters]
+        self._topics = Topics(config.mqtt.topic_root)
+        self._api: uvicorn.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wire()
+
+    def _wire(self) -> None:
+        for event_type in INPUT_EVENTS:
+            self.bus.subscribe(event_type, self.site.handle)
+            self.bus.subscribe(event_type, lambda _e: self.hub.notify())
+        self.bus.subscribe(EvseStatusPublished, self._publish_status)
+        self.bus.subscribe(TelemetryReady, self._publish_telemetry)
+
+    def _publish_status(self, event: EvseStatusPublished) -> None:
+        self.uplink.enqueue(status_messages(event, self._topics))
+        self.hub.notify()
+
+    def _publish_telemetry(self, event: TelemetryReady) -> None:
+        self.uplink.enqueue([telemetry_message(event, self._topics)])
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._crashed)
+
+    @staticmethod
+    def _crashed(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s died", task.get_name(), exc_info=task.exception())
+
+    @property
+    def ocpp_port(self) -> int:
+        """The bound OCPP port."""
+        return self.ocpp.port
+
+    @property
+    def api_port(self) -> int:
+        """The bound web API port."""
+        assert self._api is not None and self._api.servers
+        return int(self._api.servers[0].sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Open every listener and start every loop; returns once all are listening."""
+        await self.uplink.start()
+        await self.ocpp.start()
+        for poller in self.meters:
+            self._spawn(poller.run(), f"meter-{poller.meter_id}")
+        app = create_app(self.site, self.hub, __version__)
+        cfg = uvicorn.Config(
+            app,
+            host=self.config.api.host,
+            port=self.config.api.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self._api = uvicorn.Server(cfg)
+        self._spawn(self._api.serve(), "web-api")
+        while not self._api.started:
+            if not self._tasks:
+                raise RuntimeError("web API failed to start (port in use?)")
+            await asyncio.sleep(0.01)
+        log.info(
+            "siteedge %s up: OCPP ws://%s:%d/ocpp/{id}, web http://%s:%d/, uplink %s",
+            __version__,
+            self.config.ocpp.host,
+            self.ocpp_port,
+            self.config.api.host,
+            self.api_port,
+            self.config.mqtt.url,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, close chargers, flush the outbox to disk, say offline; idempotent."""
+        self.hub.close()
+        if self._api is not None:
+            self._api.should_exit = True
+        await self.ocpp.stop()
+        for task in list(self._tasks):
+            if task.get_name().startswith("meter-"):
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.uplink.stop()
+        await asyncio.to_thread(self.outbox.close)
+        log.info("siteedge stopped; %d message(s) kept for the next start", self.outbox_backlog_hint)
+
+    @property
+    def outbox_backlog_hint(self) -> int:
+        """Backlog as last reported to the site (the outbox may be closed)."""
+        return self.site.uplink.backlog

@@ -1,0 +1,1 @@
+"""Domain model and decisions: pure Python, standard library only, no I/O."""

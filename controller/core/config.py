@@ -1,0 +1,509 @@
+"""Site configuration: validate a parsed TOML document into typed, immutable settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a configuration is refused: the dotted key and what is wrong with it."""
+
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.reason}"
+
+
+class ConfigError(ValueError):
+    """A configuration was refused; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """[site]: who owns the location and where siteedge keeps its files."""
+
+    country_code: str
+    party_id: str
+    location_id: str
+    data_dir: str
+    name: str
+    time_zone: str
+    address: str
+    city: str
+    postal_code: str
+    country: str
+    latitude: str
+    longitude: str
+
+
+@dataclass(frozen=True, slots=True)
+class OcppSettings:
+    """[ocpp]: the WebSocket endpoint chargers connect to."""
+
+    host: str
+    port: int
+    heartbeat_interval: int
+    unknown_chargers: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """[api]: the web UI and REST API listener."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """[mqtt]: the uplink broker, credentials and delivery tuning."""
+
+    url: str
+    host: str
+    port: int
+    tls: bool
+    topic_root: str
+    client_id: str
+    protocol: str
+    keepalive: int
+    username: str | None
+    password: str | None = field(repr=False)
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    reconnect_min: float
+    reconnect_max: float
+    max_inflight: int
+    telemetry_interval: float
+    outbox_max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvseSettings:
+    """One OCPP EVSE (1.6: one connector) and its OCPI identity and connector data."""
+
+    ocpp_evse: int
+    evse_uid: str
+    evse_id: str | None
+    standard: str
+    format: str
+    power_type: str
+    max_voltage: int
+    max_amperage: int
+    max_electric_power: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerSettings:
+    """[[chargers]]: a charge point known to the site."""
+
+    id: str
+    password: str | None = field(repr=False)
+    evses: tuple[EvseSettings, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSettings:
+    """A parsed Modbus transport URL."""
+
+    kind: str  # "tcp" or "rtu"
+    host: str | None
+    port: int | None
+    device: str | None
+    baudrate: int
+    parity: str
+    stopbits: int
+    bytesize: int
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSettings:
+    """[[meters]]: a Modbus energy meter and what it measures."""
+
+    id: str
+    model: str
+    transport: TransportSettings
+    transport_url: str
+    unit: int
+    role: str
+    poll_interval: float
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    site: SiteSettings
+    ocpp: OcppSettings
+    api: ApiSettings
+    mqtt: MqttSettings
+    chargers: tuple[ChargerSettings, ...]
+    meters: tuple[MeterSettings, ...]
+    log_level: str
+
+    def evse_uids(self) -> list[str]:
+        """Every configured OCPI EVSE uid, in configuration order."""
+        return [e.evse_uid for c in self.chargers for e in c.evses]
+
+
+# --- field specs -------------------------------------------------------------------------
+
+Check = Callable[[Any], str | None]
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    type: type | tuple[type, ...]
+    default: Any = _MISSING
+    check: Check | None = None
+
+
+def _pattern(rx: str, what: str) -> Check:
+    compiled = re.compile(rx)
+    return lambda v: None if compiled.fullmatch(v) else f"must be {what}, got {v!r}"
+
+
+def _range(lo: float, hi: float) -> Check:
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}, got {v}"
+
+
+def _one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}, got {v!r}"
+
+
+_PORT = _range(0, 65535)
+_CI36 = _pattern(r"[A-Za-z0-9._\-]{1,36}", "1-36 letters, digits, '.', '_' or '-'")
+_COORD = _pattern(r"-?[0-9]{1,3}\.[0-9]{5,7}", "a decimal with 5-7 fraction digits")
+_CONNECTOR_STANDARDS = (
+    "CHADEMO",
+    "CHAOJI",
+    "DOMESTIC_A",
+    "DOMESTIC_B",
+    "DOMESTIC_C",
+    "DOMESTIC_D",
+    "DOMESTIC_E",
+    "DOMESTIC_F",
+    "DOMESTIC_G",
+    "DOMESTIC_H",
+    "DOMESTIC_I",
+    "DOMESTIC_J",
+    "DOMESTIC_K",
+    "DOMESTIC_L",
+    "DOMESTIC_M",
+    "DOMESTIC_N",
+    "DOMESTIC_O",
+    "GBT_AC",
+    "GBT_DC",
+    "IEC_60309_2_single_16",
+    "IEC_60309_2_three_16",
+    "IEC_60309_2_three_32",
+    "IEC_60309_2_three_64",
+    "IEC_62196_T1",
+    "IEC_62196_T1_COMBO",
+    "IEC_62196_T2",
+    "IEC_62196_T2_COMBO",
+    "IEC_62196_T3A",
+    "IEC_62196_T3C",
+    "NEMA_5_20",
+    "NEMA_6_30",
+    "NEMA_6_50",
+    "NEMA_10_30",
+    "NEMA_10_50",
+    "NEMA_14_30",
+    "NEMA_14_50",
+    "PANTOGRAPH_BOTTOM_UP",
+    "PANTOGRAPH_TOP_DOWN",
+    "TESLA_R",
+    "TESLA_S",
+)
+
+_SITE: dict[str, _Field] = {
+    "country_code": _Field(str, check=_pattern(r"[A-Z]{2}", "an ISO 3166 alpha-2 code")),
+    "party_id": _Field(str, check=_pattern(r"[A-Z0-9]{3}", "3 upper-case letters or digits")),
+    "location_id": _Field(str, check=_CI36),
+    "data_dir": _Field(str),
+    "name": _Field(str, ""),
+    "time_zone": _Field(str, "UTC", _pattern(r"[A-Za-z_]+(/[A-Za-z0-9_+\-]+)*", "an IANA zone")),
+    "address": _Field(str, "unknown"),
+    "city": _Field(str, "unknown"),
+    "postal_code": _Field(str, ""),
+    "country": _Field(str, "", _pattern(r"([A-Z]{3})?", "an ISO 3166 alpha-3 code")),
+    "latitude": _Field(str, "0.000000", _COORD),
+    "longitude": _Field(str, "0.000000", _COORD),
+}
+_OCPP: dict[str, _Field] = {
+    "host": _Field(str, "0.0.0.0"),
+    "port": _Field(int, 9000, _PORT),
+    "heartbeat_interval": _Field(int, 300, _range(10, 86400)),
+    "unknown_chargers": _Field(str, "pending", _one_of("pending", "rejected")),
+}
+_API: dict[str, _Field] = {
+    "host": _Field(str, "0.0.0.0"),
+    "port": _Field(int, 8080, _PORT),
+}
+_MQTT: dict[str, _Field] = {
+    "url": _Field(str, check=_pattern(r"mqtts?://[^/:]+(:[0-9]{1,5})?/?", "mqtt://host:port")),
+    "topic_root": _Field(str, "siteedge/v1/{country_code}/{party_id}/{location_id}"),
+    "client_id": _Field(str, ""),
+    "protocol": _Field(str, "5", _one_of("5", "3.1.1")),
+    "keepalive": _Field(int, 30, _range(5, 3600)),
+    "username": _Field(str, None),
+    "password": _Field(str, None),
+    "ca_file": _Field(str, None),
+    "cert_file": _Field(str, None),
+    "key_file": _Field(str, None),
+    "reconnect_min": _Field((int, float), 0.5, _range(0.05, 60)),
+    "reconnect_max": _Field((int, float), 60.0, _range(0.1, 3600)),
+    "max_inflight": _Field(int, 100, _range(1, 1000)),
+    "telemetry_interval": _Field((int, float), 5.0, _range(0.0, 3600)),
+    "outbox_max_bytes": _Field(int, 256 * 1024 * 1024, _range(1024 * 1024, 64 * 1024**3)),
+}
+_CHARGER: dict[str, _Field] = {
+    "id": _Field(str, check=_pattern(r"[A-Za-z0-9*\-_=:+|@.]{1,48}", "an OCPP identity (1-48 chars)")),
+    "password": _Field(str, None, _pattern(r".{16,40}", "16 to 40 characters (OCPP AuthorizationKey)")),
+    "evses": _Field(list),
+}
+_EVSE: dict[str, _Field] = {
+    "ocpp_evse": _Field(int, check=_range(1, 99)),
+    "evse_uid": _Field(str, check=_CI36),
+    "evse_id": _Field(str, None, _pattern(r"[A-Za-z0-9*\-]{1,48}", "an eMI3 EVSE id")),
+    "standard": _Field(str, "IEC_62196_T2", _one_of(*_CONNECTOR_STANDARDS)),
+    "format": _Field(str, "SOCKET", _one_of("SOCKET", "CABLE")),
+    "power_type": _Field(
+        str, "AC_3_PHASE", _one_of("AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE", "DC")
+    ),
+    "max_voltage": _Field(int, 400, _range(1, 2000)),
+    "max_amperage": _Field(int, 32, _range(1, 1000)),
+    "max_electric_power": _Field(int, None, _range(1, 2_000_000)),
+}
+_METER: dict[str, _Field] = {
+    "id": _Field(str, check=_CI36),
+    "model": _Field(str, check=_pattern(r"[a-z0-9_]+", "a device-library name such as eastron_sdm630")),
+    "transport": _Field(str),
+    "unit": _Field(int, 1, _range(1, 247)),
+    "role": _Field(
+        str,
+        check=_pattern(
+            r"grid|pv|building|evse:[A-Za-z0-9._\-]{1,36}", "grid, pv, building or evse:<evse_uid>"
+        ),
+    ),
+    "poll_interval": _Field((int, float), 1.0, _range(0.05, 3600)),
+    "timeout": _Field((int, float), 0.5, _range(0.05, 10)),
+}
+_TOP = {"site", "ocpp", "api", "mqtt", "chargers", "meters", "logging"}
+_LOGGING: dict[str, _Field] = {
+    "level": _Field(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+}
+
+
+def _typename(t: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", bool: "a boolean"}
+    if isinstance(t, tuple):
+        return "a number" if float in t else " or ".join(names.get(x, x.__name__) for x in t)
+    return names.get(t, t.__name__)
+
+
+def _section(raw: Any, spec: Mapping[str, _Field], prefix: str, problems: list[Problem]) -> dict[str, Any]:
+    """Validate one table against its spec; unknown keys, missing keys and bad values are problems."""
+    if not isinstance(raw, Mapping):
+        problems.append(Problem(prefix, "must be a table"))
+        return {}
+    out: dict[str, Any] = {}
+    for key in raw:
+        if key not in spec:
+            problems.append(Problem(f"{prefix}.{key}", f"unknown key (allowed: {', '.join(spec)})"))
+    for key, f in spec.items():
+        where = f"{prefix}.{key}"
+        if key not in raw:
+            if f.default is _MISSING:
+                problems.append(Problem(where, "required key is missing"))
+            else:
+                out[key] = f.default
+            continue
+        value = raw[key]
+        # bool is an int subclass in Python, but `port = true` is a typo, not a port.
+        if isinstance(value, bool) or not isinstance(value, f.type):
+            problems.append(Problem(where, f"must be {_typename(f.type)}, got {type(value).__name__}"))
+            continue
+        if f.check is not None and (why := f.check(value)) is not None:
+            problems.append(Problem(where, why))
+            continue
+        out[key] = value
+    return out
+
+
+def parse_transport(url: str) -> TransportSettings:
+    """Parse tcp://host:port or rtu:///dev/ttyX?baud=9600&parity=N&stopbits=1; ValueError if bad."""
+    parts = urlsplit(url)
+    if parts.scheme == "tcp":
+        if not parts.hostname:
+            raise ValueError("tcp transport needs a host: tcp://host:port")
+        return TransportSettings("tcp", parts.hostname, parts.port or 502, None, 0, "N", 1, 8)
+    if parts.scheme == "rtu":
+        if not parts.path:
+            raise ValueError("rtu transport needs a device: rtu:///dev/ttyUSB0?baud=9600")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = set(query) - {"baud", "parity", "stopbits", "bytesize"}
+        if unknown:
+            raise ValueError(f"unknown rtu option(s): {', '.join(sorted(unknown))}")
+        baud = int(query.get("baud", "9600"))
+        parity = query.get("parity", "N").upper()
+        stopbits = int(query.get("stopbits", "1"))
+        bytesize = int(query.get("bytesize", "8"))
+        if baud not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
+            raise ValueError(f"unsupported baud rate {baud}")
+        if parity not in ("N", "E", "O") or stopbits not in (1, 2) or bytesize not in (7, 8):
+            raise ValueError("parity must be N/E/O, stopbits 1/2, bytesize 7/8")
+        return TransportSettings("rtu", None, None, parts.path, baud, parity, stopbits, bytesize)
+    raise ValueError(f"scheme must be tcp:// or rtu://, got {parts.scheme or 'none'}://")
+
+
+def _evses(raw: Any, prefix: str, problems: list[Problem]) -> tuple[EvseSettings, ...]:
+    if not isinstance(raw, list) or not raw:
+        problems.append(Problem(prefix, "must be a non-empty list of [[chargers.evses]] tables"))
+        return ()
+    out = []
+    for i, item in enumerate(raw):
+        v = _section(item, _EVSE, f"{prefix}[{i}]", problems)
+        if len(v) == len(_EVSE):
+            out.append(EvseSettings(**v))
+    return tuple(out)
+
+
+def _mqtt(raw: Any, site: dict[str, Any], problems: list[Problem]) -> MqttSettings | None:
+    v = _section(raw, _MQTT, "mqtt", problems)
+    if len(v) != len(_MQTT):
+        return None
+    parts = urlsplit(v["url"])
+    tls = parts.scheme == "mqtts"
+    if v["reconnect_max"] < v["reconnect_min"]:
+        problems.append(Problem("mqtt.reconnect_max", "must not be smaller than mqtt.reconnect_min"))
+    if (v["cert_file"] is None) != (v["key_file"] is None):
+        problems.append(Problem("mqtt.cert_file", "cert_file and key_file go together"))
+    if not tls and (v["ca_file"] or v["cert_file"]):
+        problems.append(Problem("mqtt.url", "TLS files are set but the url is not mqtts://"))
+    try:
+        root = v["topic_root"].format(
+            **{k: site.get(k, "") for k in ("country_code", "party_id", "location_id")}
+        )
+    except (KeyError, IndexError, ValueError) as exc:
+        problems.append(Problem("mqtt.topic_root", f"bad placeholder: {exc}"))
+        return None
+    if any(c in root for c in "#+") or root.startswith("/") or root.endswith("/"):
+        problems.append(Problem("mqtt.topic_root", "must not contain wildcards or leading/trailing '/'"))
+    client_id = (
+        v["client_id"]
+        or f"siteedge-{site.get('country_code', '')}-{site.get('party_id', '')}-{site.get('location_id', '')}"
+    )
+    return MqttSettings(
+        url=v["url"],
+        host=parts.hostname or "",
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        topic_root=root,
+        client_id=client_id,
+        protocol=v["protocol"],
+        keepalive=v["keepalive"],
+        username=v["username"],
+        password=v["password"],
+        ca_file=v["ca_file"],
+        cert_file=v["cert_file"],
+        key_file=v["key_file"],
+        reconnect_min=float(v["reconnect_min"]),
+        reconnect_max=float(v["reconnect_max"]),
+        max_inflight=v["max_inflight"],
+        telemetry_interval=float(v["telemetry_interval"]),
+        outbox_max_bytes=v["outbox_max_bytes"],
+    )
+
+
+def _array(raw: Any, key: str, problems: list[Problem]) -> list[Any]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(Problem(key, f"must be an array of tables ([[{key}]])"))
+        return []
+    return raw
+
+
+def validate(doc: Mapping[str, Any]) -> Config:
+    """Turn a parsed TOML document into a Config, or raise ConfigError listing every problem."""
+    problems: list[Problem] = []
+    for key in doc:
+        if key not in _TOP:
+            problems.append(Problem(key, f"unknown section (allowed: {', '.join(sorted(_TOP))})"))
+    site = _section(doc.get("site", {}), _SITE, "site", problems)
+    ocpp = _section(doc.get("ocpp", {}), _OCPP, "ocpp", problems)
+    api = _section(doc.get("api", {}), _API, "api", problems)
+    logging = _section(doc.get("logging", {}), _LOGGING, "logging", problems)
+    mqtt = _mqtt(doc.get("mqtt", {}), site, problems)
+
+    chargers: list[ChargerSettings] = []
+    seen_uids: set[str] = set()
+    for i, raw in enumerate(_array(doc.get("chargers"), "chargers", problems)):
+        v = _section(raw, _CHARGER, f"chargers[{i}]", problems)
+        if len(v) != len(_CHARGER):
+            continue
+        evses = _evses(v["evses"], f"chargers[{i}].evses", problems)
+        for j, e in enumerate(evses):
+            if e.evse_uid in seen_uids:
+                problems.append(
+                    Problem(f"chargers[{i}].evses[{j}].evse_uid", f"duplicate evse_uid {e.evse_uid!r}")
+                )
+            seen_uids.add(e.evse_uid)
+        if len({e.ocpp_evse for e in evses}) != len(evses):
+            problems.append(Problem(f"chargers[{i}].evses", "ocpp_evse numbers must be unique per charger"))
+        if any(c.id == v["id"] for c in chargers):
+            problems.append(Problem(f"chargers[{i}].id", f"duplicate charger id {v['id']!r}"))
+        chargers.append(ChargerSettings(id=v["id"], password=v["password"], evses=evses))
+
+    meters: list[MeterSettings] = []
+    for i, raw in enumerate(_array(doc.get("meters"), "meters", problems)):
+        v = _section(raw, _METER, f"meters[{i}]", problems)
+        if len(v) != len(_METER):
+            continue
+        try:
+            transport = parse_transport(v["transport"])
+        except ValueError as exc:
+            problems.append(Problem(f"meters[{i}].transport", str(exc)))
+            continue
+        if v["role"].startswith("evse:") and v["role"][5:] not in seen_uids:
+            problems.append(Problem(f"meters[{i}].role", f"no EVSE with evse_uid {v['role'][5:]!r}"))
+        if any(m.id == v["id"] for m in meters):
+            problems.append(Problem(f"meters[{i}].id", f"duplicate meter id {v['id']!r}"))
+        meters.append(
+            MeterSettings(
+                id=v["id"],
+                model=v["model"],
+                transport=transport,
+                transport_url=v["transport"],
+                unit=v["unit"],
+                role=v["role"],
+                poll_interval=float(v["poll_interval"]),
+                timeout=float(v["timeout"]),
+            )
+        )
+
+    if problems or mqtt is None:
+        raise ConfigError(problems or [Problem("mqtt", "invalid")])
+    return Config(
+        site=SiteSettings(**site),
+        ocpp=OcppSettings(**ocpp),
+        api=ApiSettings(**api),
+        mqtt=mqtt,
+        chargers=tuple(chargers),
+        meters=tuple(meters),
+        log_level=logging["level"],
+    )

@@ -1,0 +1,1 @@
+"""OCPP server adapter: WebSocket endpoint, one handler module per protocol version."""

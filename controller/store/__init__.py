@@ -1,0 +1,1 @@
+"""Persistence adapters: atomic TinyDB documents and the SQLite durable outbox."""

@@ -1,0 +1,132 @@
+"""Drains the durable outbox to the broker in a bounded window; deletes only after PUBACK."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+
+from controller.core.clock import Clock, rfc3339
+from controller.core.config import MqttSettings
+from controller.core.envelope import Outgoing
+from controller.core.events import UplinkChanged
+from controller.core.ports import Outbox
+from controller.sync.connection import BrokerConnection, online_payload
+
+log = logging.getLogger(__name__)
+
+
+class Uplink:
+    """The box-to-backend link: durable enqueue, ordered drain, acknowledgement bookkeeping."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        outbox: Outbox,
+        clock: Clock,
+        emit: Callable[[object], None],
+        version: str,
+    ) -> None:
+        self._outbox = outbox
+        self._clock = clock
+        self._emit = emit
+        self._window = settings.max_inflight
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox row
+        self._task: asyncio.Task[None] | None = None
+        self._conn = BrokerConnection(
+            settings,
+            online_payload(version, rfc3339(clock.now())),
+            self._state_threadsafe,
+            self._ack_threadsafe,
+        )
+        self._last_reported: tuple[bool, int] | None = None
+        self.published = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (in the background) and start draining."""
+        self._loop = asyncio.get_running_loop()
+        self._conn.start()
+        self._task = asyncio.create_task(self._drain(), name="uplink-drain")
+
+    async def stop(self) -> None:
+        """Stop draining, say offline, disconnect; unacknowledged messages stay in the outbox."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.to_thread(self._conn.stop)
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker connection is up."""
+        return self._conn.connected
+
+    # --- producers -------------------------------------------------------------------------
+
+    def enqueue(self, messages: Sequence[Outgoing]) -> Future[None]:
+        """Store messages durably; the drain picks them up once committed."""
+        fut = self._outbox.put(messages)
+        fut.add_done_callback(lambda f: self._wake_threadsafe())
+        return fut
+
+    # --- thread crossings ------------------------------------------------------------------
+
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _state_threadsafe(self, connected: bool, detail: str) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_state, connected, detail)
+
+    def _ack_threadsafe(self, mid: int) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_ack, mid)
+
+    # --- loop side -------------------------------------------------------------------------
+
+    def _on_state(self, connected: bool, detail: str) -> None:
+        if connected:
+            # Whatever paho still holds from the last connection may or may not reach the broker;
+            # the outbox is the truth, so re-send every unacknowledged row (duplicates carry ids).
+            self._inflight.clear()
+        self._report(detail, force=True)
+        self._wake.set()
+
+    def _on_ack(self, mid: int) -> None:
+        row = self._inflight.pop(mid, None)
+        if row is None:
+            return
+        self.published += 1
+        self._outbox.ack([row]).add_done_callback(lambda f: self._wake_threadsafe())
+
+    def _report(self, detail: str = "", force: bool = False) -> None:
+        backlog = self._outbox.stats().pending
+        state = (self._conn.connected, backlog)
+        if force or state != self._last_reported:
+            self._last_reported = state
+            self._emit(UplinkChanged(self._conn.connected, backlog, self._clock.now(), detail))
+
+    async def _drain(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            self._wake.clear()
+            while self._conn.connected and len(self._inflight) < self._window:
+                room = self._window - len(self._inflight)
+                rows = await asyncio.to_thread(self._outbox.pending, room, set(self._inflight.values()))
+                sent = 0
+                for r in rows:
+                    mid = self._conn.publish(r.topic, r.payload, r.qos, r.retain)
+                    if mid is None:
+                        break
+                    self._inflight[mid] = r.row
+                    sent += 1
+                if sent < room:
+                    break
+            self._report()

@@ -1,0 +1,1 @@
+"""Field devices: Modbus transports, the register codec, the device library as data."""

@@ -1,0 +1,166 @@
+"""A private Mosquitto broker on 127.0.0.1 for tests and demos, restartable on the same port."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+HOST = "127.0.0.1"
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be found, started or stopped; the message says why."""
+
+
+def find_mosquitto() -> str:
+    """Path of the mosquitto binary; BrokerError with the install hint if there is none."""
+    for path in MOSQUITTO_PATHS:
+        if Path(path).is_file():
+            return path
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    raise BrokerError("mosquitto not found: apt-get install mosquitto")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Broker:
+    """One mosquitto process with a generated config; stop() and start() keep the port."""
+
+    host = HOST
+
+    def __init__(self, port: int = 0, *, start_timeout: float = 5.0) -> None:
+        self._binary = find_mosquitto()
+        self._port = port or free_port()
+        self._start_timeout = start_timeout
+        self._tmp = tempfile.TemporaryDirectory(prefix="siteedge-broker-")
+        self.dir = Path(self._tmp.name)
+        self.log_path = self.dir / "mosquitto.log"
+        self.conf_path = self.dir / "mosquitto.conf"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._write_conf()
+
+    @property
+    def port(self) -> int:
+        """The TCP port the broker listens on; fixed for the life of this object."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """mqtt://127.0.0.1:PORT, the form siteedge's config and the backend CLI take."""
+        return f"mqtt://{HOST}:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the mosquitto process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def _write_conf(self) -> None:
+        self.conf_path.write_text(
+            "\n".join(
+                (
+                    f"listener {self._port} {HOST}",
+                    "allow_anonymous true",
+                    # No persistence: a restart is a clean outage, the client side must re-deliver.
+                    "persistence false",
+                    f"log_dest file {self.log_path}",
+                    "log_type error",
+                    "log_type warning",
+                    "log_type notice",
+                    "log_type information",
+                    "connection_messages true",
+                    "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+                    "",
+                )
+            )
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the broker log, for error messages and failing tests."""
+        if not self.log_path.is_file():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def start(self) -> Broker:
+        """Start mosquitto and return once it accepts TCP connections; BrokerError if it does not."""
+        if self.running:
+            return self
+        self._proc = subprocess.Popen(
+            [self._binary, "-c", str(self.conf_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                # Usually the port is still held (by another process, or TIME_WAIT on restart).
+                code = self._proc.returncode
+                self._proc = None
+                raise BrokerError(f"mosquitto exited with {code} on port {self._port}:\n{self.log_tail()}")
+            if _accepts(self._port):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise BrokerError(f"mosquitto did not accept connections on port {self._port} in time")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate mosquitto (SIGTERM, then SIGKILL after timeout) and reap it; idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the broker: a crash, with no clean disconnects sent to clients."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def restart(self) -> Broker:
+        """Stop and start again on the same port."""
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        """Stop the broker and delete its temp directory."""
+        self.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Broker({self.url}, running={self.running})"

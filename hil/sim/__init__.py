@@ -1,0 +1,1 @@
+"""Simulated field devices and backend: OCPP charge points, Modbus meters, the MQTT backend."""

@@ -1,0 +1,100 @@
+"""The FastAPI application: health JSON, the live SSE stream and the technicians' web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from local_api.live import LiveHub, LiveHubFull
+from local_api.ports import SiteView
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Everything the page needs comes from the box itself: 'self' only, so a stray CDN reference
+# fails loudly in the browser instead of silently breaking the UI on an offline site.
+_SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        b"frame-ancestors 'none'; form-action 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class _Headers:
+    """ASGI middleware adding security headers, and no-cache unless a response set its own."""
+
+    # Pure ASGI rather than BaseHTTPMiddleware, which would buffer or break the SSE stream.
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    # Revalidate every time (cheap on the LAN): after an update the browser
+                    # must not mix a cached app.js with a new index.html.
+                    headers.append((b"cache-control", b"no-cache"))
+                headers.extend(_SECURITY_HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)
+
+
+def create_app(view: SiteView, hub: LiveHub, version: str) -> FastAPI:
+    """Build the local API for one site view; the caller notifies and closes the hub."""
+    # No /docs or /redoc: they load Swagger UI from a CDN, which an offline site cannot reach.
+    app = FastAPI(
+        title="siteedge",
+        version=version,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+
+    def snapshot() -> dict[str, Any]:
+        return {**view.health(), "version": version}
+
+    # Every endpoint touching the view is async: FastAPI runs plain def endpoints in a thread
+    # pool, and the site state belongs to the loop thread.
+    @app.get("/api/health")
+    async def health() -> Response:
+        """The site at a glance plus the software version."""
+        return JSONResponse(snapshot(), headers={"cache-control": "no-store"})
+
+    @app.get("/api/live")
+    async def live() -> Response:
+        """Server-Sent Events: a `health` snapshot now and after each change, keep-alives."""
+        try:
+            events = hub.stream(snapshot)
+        except LiveHubFull as exc:
+            return PlainTextResponse(str(exc), status_code=503, headers={"retry-after": "10"})
+        return StreamingResponse(
+            events,
+            media_type="text/event-stream",
+            # no-transform/X-Accel-Buffering: a reverse proxy must pass events through unbuffered.
+            headers={"cache-control": "no-store, no-transform", "x-accel-buffering": "no"},
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        """The technicians' web page."""
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(_Headers)
+    return app
