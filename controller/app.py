@@ -35,8 +35,7 @@ from controller.store.outbox import SqliteOutbox
 from controller.sync.uplink import Uplink
 from drivers.library import available as device_models
 from drivers.meter import MeterPoller
-from local_api.app import create_app
-from local_api.live import LiveHub
+from local_api import LiveHub, LocalApiServer, create_app
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class SiteController:
         self.ocpp = OcppServer(OcppContext(config, self.clock, self.bus.publish))
         self.meters = [MeterPoller(m, self.clock, self.bus.publish) for m in config.meters]
         self._topics = Topics(config.mqtt.topic_root)
-        self._api: uvicorn.Server | None = None
+        self._api: LocalApiServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire()
 
@@ -153,8 +152,9 @@ class SiteController:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            timeout_graceful_shutdown=3,
         )
-        self._api = uvicorn.Server(cfg)
+        self._api = LocalApiServer(cfg, self.hub)
         self._spawn(self._api.serve(), "web-api")
         while not self._api.started:
             if not self._tasks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,19 @@ class _Headers:
         await self._app(scope, receive, send_with_headers)
 
 
+def _finite(value: Any) -> Any:
+    """The value with every NaN or infinity replaced by None, recursively."""
+    # A garbled Modbus float must show as "no value", not break JSON: JSONResponse refuses
+    # NaN with a 500, and the browser's JSON.parse rejects the bare NaN json.dumps would write.
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def create_app(view: SiteView, hub: LiveHub, version: str) -> FastAPI:
     """Build the local API for one site view; the caller notifies and closes the hub."""
     # No /docs or /redoc: they load Swagger UI from a CDN, which an offline site cannot reach.
@@ -67,7 +81,7 @@ def create_app(view: SiteView, hub: LiveHub, version: str) -> FastAPI:
     )
 
     def snapshot() -> dict[str, Any]:
-        return {**view.health(), "version": version}
+        return {**_finite(view.health()), "version": version}
 
     # Every endpoint touching the view is async: FastAPI runs plain def endpoints in a thread
     # pool, and the site state belongs to the loop thread.

@@ -25,7 +25,9 @@ class LiveHub:
         retry_ms: int = 2000,
     ) -> None:
         if min_interval < 0 or keepalive <= 0 or max_subscribers < 1 or retry_ms < 0:
-            raise ValueError("LiveHub: intervals must be positive and max_subscribers >= 1")
+            raise ValueError(
+                "LiveHub: need min_interval >= 0, keepalive > 0, max_subscribers >= 1, retry_ms >= 0"
+            )
         self.min_interval = min_interval
         self.keepalive = keepalive
         self.max_subscribers = max_subscribers
@@ -42,7 +44,7 @@ class LiveHub:
 
     @property
     def closed(self) -> bool:
-        """True once close() was called; streams end and new ones end at once."""
+        """True once close() was called: open streams end, new ones end after their first snapshot."""
         return self._closed.is_set()
 
     def notify(self) -> None:

@@ -85,6 +85,12 @@ class Site:
     def __init__(self, config: Config, clock: Clock, emit: Emit, telemetry_interval: float) -> None:
         self._clock = clock
         self._emit = emit
+        self._identity = {
+            "name": config.site.name,
+            "location_id": config.site.location_id,
+            "country_code": config.site.country_code,
+            "party_id": config.site.party_id,
+        }
         self._telemetry_interval = telemetry_interval
         self.chargers: dict[str, ChargerState] = {}
         self.evses: dict[str, EvseState] = {}
@@ -233,6 +239,7 @@ class Site:
         )
         return {
             "status": "ok" if ok else "degraded",
+            "site": dict(self._identity),
             "time": rfc3339(self._clock.now()),
             "uplink": {
                 "connected": self.uplink.connected,

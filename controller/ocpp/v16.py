@@ -16,6 +16,7 @@ from ocpp.v16.enums import (
 )
 
 from controller.core.clock import rfc3339
+from controller.core.commissioning import boot_answer
 from controller.core.events import ChargerBooted, ConnectorStatusChanged
 from controller.ocpp.context import OcppContext
 
@@ -49,11 +50,11 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
                 now,
             )
         )
-        accepted = self._ctx.is_configured(self.id)
+        answer = boot_answer(self._ctx.is_configured(self.id), self._ctx.config.ocpp.unknown_chargers)
         return call_result.BootNotification(
             current_time=rfc3339(now),
             interval=self._ctx.config.ocpp.heartbeat_interval,
-            status=RegistrationStatus.accepted if accepted else RegistrationStatus.pending,
+            status=RegistrationStatus(answer.value),
         )
 
     @on(Action.heartbeat)

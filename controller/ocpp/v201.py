@@ -14,6 +14,7 @@ from ocpp.v201.enums import (
 )
 
 from controller.core.clock import rfc3339
+from controller.core.commissioning import boot_answer
 from controller.core.events import ChargerBooted, ConnectorStatusChanged
 from controller.ocpp.context import OcppContext
 
@@ -43,11 +44,11 @@ class CentralSystem201(ChargePoint):  # type: ignore[misc]
                 now,
             )
         )
-        accepted = self._ctx.is_configured(self.id)
+        answer = boot_answer(self._ctx.is_configured(self.id), self._ctx.config.ocpp.unknown_chargers)
         return call_result.BootNotification(
             current_time=rfc3339(now),
             interval=self._ctx.config.ocpp.heartbeat_interval,
-            status=RegistrationStatusEnumType.accepted if accepted else RegistrationStatusEnumType.pending,
+            status=RegistrationStatusEnumType(answer.value),
         )
 
     @on(Action.heartbeat)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -80,8 +82,12 @@ class AtomicJSONStorage(Storage):
         encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         with self._lock:
             try:
-                fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 try:
+                    # Keep the target's permissions (users' documents may hold secrets);
+                    # a new file starts private.
+                    with contextlib.suppress(FileNotFoundError):
+                        os.fchmod(fd, stat.S_IMODE(os.stat(self._path).st_mode))
                     view = memoryview(encoded)
                     while view:
                         view = view[os.write(fd, view) :]

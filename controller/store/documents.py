@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import MutableMapping
 from typing import Any
 
 from tinydb import Query, TinyDB
@@ -51,7 +52,7 @@ class TinyDocumentStore:
             existing = tbl.get(Query()[KEY_FIELD] == key)
             if isinstance(existing, Document):
 
-                def replace(current: dict[str, Any]) -> None:
+                def replace(current: MutableMapping[Any, Any]) -> None:
                     current.clear()
                     current.update(stored)
 

@@ -26,6 +26,8 @@ def open_sqlite(
     Pass check_same_thread=False only for a connection that one owner serialises (a lock or a
     single writer thread). The connection is in autocommit mode: callers say BEGIN themselves.
     """
+    if synchronous not in ("FULL", "NORMAL"):  # it is spliced into a PRAGMA below
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
     conn = sqlite3.connect(
         path,
         isolation_level=None,

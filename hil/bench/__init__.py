@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures for the design decisions (outbox, broker, bus)."""
