@@ -131,6 +131,7 @@ class BaseChargePointSimulator:
         self._link: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
         self._online = asyncio.Event()  # connected and booted (Accepted)
         self._closing = False
         self._boot_reason = "PowerUp"
@@ -187,8 +188,9 @@ class BaseChargePointSimulator:
 
     def _lost_connection(self) -> None:
         self._forget_connection()
-        if self.reconnect and not self._closing:
-            self._spawn(self._reconnect(), "reconnect")
+        reconnecting = self._reconnecting is not None and not self._reconnecting.done()
+        if self.reconnect and not self._closing and not reconnecting:
+            self._reconnecting = self._spawn(self._reconnect(), "reconnect")
 
     async def _reconnect(self) -> None:
         """Reconnect with capped backoff, boot until Accepted, then re-announce every status."""
@@ -348,7 +350,7 @@ class BaseChargePointSimulator:
 
     def _begin_remote_sessions(self) -> None:
         for conn in self.connectors.values():
-            if conn.pending_remote is not None:
+            if conn.pending_remote is not None and conn.session is None:
                 tag, remote_start_id = conn.pending_remote
                 conn.pending_remote = None
                 conn.session = self._spawn(
@@ -471,6 +473,7 @@ class BaseChargePointSimulator:
             waker.cancel()
             for task in loops:
                 task.cancel()
+            self._session_stop = asyncio.Event()  # later remote starts must not see this stop
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -483,7 +486,8 @@ class BaseChargePointSimulator:
                 await self._pause(conn, self._draw(self._pick_ev().idle_s), stop)
                 if stop.is_set():
                     break
-                if conn.session is None and conn.available and self._online.is_set():
+                idle = conn.session is None and conn.pending_remote is None
+                if idle and conn.available and self._online.is_set():
                     tag = self._rng.choice(self.id_tags)
                     conn.session = self._spawn(
                         self._session(conn, self._pick_ev(), tag, stop, None, remote=False),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -23,7 +24,7 @@ _INPUT, _HOLDING = 4, 3
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """One request the simulated device served (or refused): for asserting on bus traffic."""
+    """One request inside the map that the device saw (served or failed by an injected fault)."""
 
     function: int
     address: int
@@ -133,6 +134,15 @@ class MeterSimulator:
             self._values[name] = value
             if self._server is not None:
                 await self._server.async_setValues(self.unit_id, reg.function, reg.address, words)
+
+    async def follow(
+        self, readings: Callable[[], Mapping[str, float]], interval_s: float, stop: asyncio.Event
+    ) -> None:
+        """Copy readings (e.g. SiteModel.grid_readings) into the registers every interval until stop."""
+        while not stop.is_set():
+            await self.set_values(readings(), strict=False)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
 
     async def set_raw(self, address: int, words: list[int], *, function: int = _INPUT) -> None:
         """Write raw words (e.g. a wrong word order or a sentinel) bypassing the codec."""

@@ -28,10 +28,15 @@ def state(n: int) -> dict[str, object]:
 def messages(n: int) -> list[Outgoing]:
     """Session message n (never dropped) and a coalesced status that replaces the previous one."""
     return [
-        Outgoing(topic=f"crash/sessions/{n}", stream=STREAM, type="state", data={"n": n},
-                 lane=Lane.SESSION),
-        Outgoing(topic="crash/status", stream=STATUS_STREAM, type="status", data={"n": n},
-                 lane=Lane.STATUS, coalesce_key="evse-1"),
+        Outgoing(topic=f"crash/sessions/{n}", stream=STREAM, type="state", data={"n": n}, lane=Lane.SESSION),
+        Outgoing(
+            topic="crash/status",
+            stream=STATUS_STREAM,
+            type="status",
+            data={"n": n},
+            lane=Lane.STATUS,
+            coalesce_key="evse-1",
+        ),
     ]
 
 

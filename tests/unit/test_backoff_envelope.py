@@ -38,5 +38,11 @@ def test_uuid7_is_version_7_and_time_ordered() -> None:
 def test_envelope_fields_and_utc_z_timestamps() -> None:
     ts = datetime(2026, 11, 27, 10, 0, 1, 234567, tzinfo=UTC)
     env = wrap("id-1", 7, ts, "evse_status", {"a": 1})
-    assert env == {"id": "id-1", "seq": 7, "ts": "2026-11-27T10:00:01.234Z", "type": "evse_status", "data": {"a": 1}}
+    assert env == {
+        "id": "id-1",
+        "seq": 7,
+        "ts": "2026-11-27T10:00:01.234Z",
+        "type": "evse_status",
+        "data": {"a": 1},
+    }
     assert rfc3339(ts).endswith("Z")

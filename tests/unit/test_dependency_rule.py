@@ -8,9 +8,30 @@ from pathlib import Path
 CORE = Path(__file__).parents[2] / "controller" / "core"
 # import-linter checks third-party and project packages; this covers the standard library's I/O.
 FORBIDDEN = {
-    "asyncio", "socket", "ssl", "sqlite3", "subprocess", "selectors", "http", "urllib.request",
-    "threading", "multiprocessing", "shutil", "tempfile", "io", "pathlib", "logging",
-    "ocpp", "pymodbus", "paho", "tinydb", "fastapi", "starlette", "uvicorn", "websockets", "serial",
+    "asyncio",
+    "socket",
+    "ssl",
+    "sqlite3",
+    "subprocess",
+    "selectors",
+    "http",
+    "urllib.request",
+    "threading",
+    "multiprocessing",
+    "shutil",
+    "tempfile",
+    "io",
+    "pathlib",
+    "logging",
+    "ocpp",
+    "pymodbus",
+    "paho",
+    "tinydb",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "websockets",
+    "serial",
 }
 
 

@@ -47,7 +47,9 @@ def make() -> tuple[Site, FakeClock, list[object]]:
 
 
 def status(connector: int, value: str, clock: FakeClock) -> ConnectorStatusChanged:
-    return ConnectorStatusChanged("CP001", "1.6", connector, connector, value, None, clock.now(), {"status": value})
+    return ConnectorStatusChanged(
+        "CP001", "1.6", connector, connector, value, None, clock.now(), {"status": value}
+    )
 
 
 def test_status_notification_publishes_mapped_status_once_per_change() -> None:

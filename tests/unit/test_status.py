@@ -10,9 +10,15 @@ from controller.core.status import EvseStatus, combine, ocpi_status
 @pytest.mark.parametrize(
     ("ocpp", "ocpi"),
     [
-        ("Available", "AVAILABLE"), ("Preparing", "CHARGING"), ("Charging", "CHARGING"),
-        ("SuspendedEV", "CHARGING"), ("SuspendedEVSE", "CHARGING"), ("Finishing", "CHARGING"),
-        ("Reserved", "RESERVED"), ("Unavailable", "INOPERATIVE"), ("Faulted", "OUTOFORDER"),
+        ("Available", "AVAILABLE"),
+        ("Preparing", "CHARGING"),
+        ("Charging", "CHARGING"),
+        ("SuspendedEV", "CHARGING"),
+        ("SuspendedEVSE", "CHARGING"),
+        ("Finishing", "CHARGING"),
+        ("Reserved", "RESERVED"),
+        ("Unavailable", "INOPERATIVE"),
+        ("Faulted", "OUTOFORDER"),
         ("Bogus", "UNKNOWN"),
     ],
 )
@@ -22,8 +28,14 @@ def test_ocpp16_mapping(ocpp: str, ocpi: str) -> None:
 
 @pytest.mark.parametrize(
     ("ocpp", "ocpi"),
-    [("Available", "AVAILABLE"), ("Occupied", "CHARGING"), ("Reserved", "RESERVED"),
-     ("Unavailable", "INOPERATIVE"), ("Faulted", "OUTOFORDER"), ("Charging", "UNKNOWN")],
+    [
+        ("Available", "AVAILABLE"),
+        ("Occupied", "CHARGING"),
+        ("Reserved", "RESERVED"),
+        ("Unavailable", "INOPERATIVE"),
+        ("Faulted", "OUTOFORDER"),
+        ("Charging", "UNKNOWN"),
+    ],
 )
 def test_ocpp201_mapping(ocpp: str, ocpi: str) -> None:
     assert ocpi_status("2.0.1", ocpp) == ocpi
