@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run a simulated site with its own broker and backend")
     demo.add_argument("--duration", type=float, default=None, help="exit after this many seconds")
     demo.add_argument("--api-port", type=int, default=8080, help="web UI port (0 = any free port)")
+    demo.add_argument("--speed", type=float, default=30.0, help="simulated-time speed-up of the cars")
+    demo.add_argument("--workdir", default="var/demo", help="config, data, logs and recordings")
     args = parser.parse_args(argv)
 
     if args.command == "check-config":
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run(args.config))
     # The demo lives in hil/ (simulators), which production code never imports: hand over the
     # process instead, so Ctrl-C and exit codes behave as if it had been started directly.
-    cmd = [sys.executable, "-m", "hil.demo", "--api-port", str(args.api_port)]
+    cmd = [sys.executable, "-m", "hil.demo", "--api-port", str(args.api_port), "--speed", str(args.speed)]
+    cmd += ["--workdir", args.workdir]
     if args.duration is not None:
         cmd += ["--duration", str(args.duration)]
     os.execv(sys.executable, cmd)

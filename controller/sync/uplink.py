@@ -36,6 +36,7 @@ class Uplink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row
+        self._acking: set[int] = set()  # delivered rows whose delete is not yet committed
         self._task: asyncio.Task[None] | None = None
         self._conn = BrokerConnection(
             settings,
@@ -103,7 +104,18 @@ class Uplink:
         if row is None:
             return
         self.published += 1
-        self._outbox.ack([row]).add_done_callback(lambda f: self._wake_threadsafe())
+        # Until the delete commits, the row is still "pending" on disk: keep it out of the next
+        # read, or it would be published twice.
+        self._acking.add(row)
+        self._outbox.ack([row]).add_done_callback(lambda f: self._acked_threadsafe(row))
+
+    def _acked_threadsafe(self, row: int) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._acked, row)
+
+    def _acked(self, row: int) -> None:
+        self._acking.discard(row)
+        self._wake.set()
 
     def _report(self, detail: str = "", force: bool = False) -> None:
         backlog = self._outbox.stats().pending
@@ -119,7 +131,8 @@ class Uplink:
             self._wake.clear()
             while self._conn.connected and len(self._inflight) < self._window:
                 room = self._window - len(self._inflight)
-                rows = await asyncio.to_thread(self._outbox.pending, room, set(self._inflight.values()))
+                busy = set(self._inflight.values()) | self._acking
+                rows = await asyncio.to_thread(self._outbox.pending, room, busy)
                 sent = 0
                 for r in rows:
                     mid = self._conn.publish(r.topic, r.payload, r.qos, r.retain)

@@ -102,6 +102,7 @@ class BackendSimulator:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
+        self._client.on_subscribe = self._handle_subscribe
         self._client.reconnect_delay_set(min_delay=1, max_delay=2)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -153,8 +154,19 @@ class BackendSimulator:
             return
         # Subscribing in on_connect re-subscribes after every reconnect (clean session).
         client.subscribe(f"{self.root}/#", qos=1)
-        self.connects += 1
-        self._connected.set()
+
+    def _handle_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        # Ready only after the SUBACK: a message published earlier could otherwise be missed.
+        if all(not rc.is_failure for rc in reason_codes):
+            self.connects += 1
+            self._connected.set()
 
     def _handle_disconnect(
         self,

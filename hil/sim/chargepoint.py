@@ -25,7 +25,7 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
 from hil.sim.physics import (
@@ -131,7 +131,7 @@ class BaseChargePointSimulator:
         self._link: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
-        self._reconnecting: asyncio.Task[None] | None = None
+        self._reconnecting: asyncio.Task[Any] | None = None
         self._online = asyncio.Event()  # connected and booted (Accepted)
         self._closing = False
         self._boot_reason = "PowerUp"
@@ -199,14 +199,14 @@ class BaseChargePointSimulator:
             try:
                 await self.connect()
                 await self._boot_until_accepted(self._boot_reason, asyncio.Event())
-            except (OSError, *SESSION_ERRORS) as exc:
-                log.info("charge point %s: reconnect failed (%s); retrying in %.0f s", self.id, exc, delay)
+                await self._announce()
+            except (OSError, WebSocketException, *SESSION_ERRORS) as exc:
+                log.info("charge point %s: reconnect failed (%r); retrying in %.0f s", self.id, exc, delay)
                 await self._drop_connection()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             self._boot_reason = "PowerUp"
-            await self._announce()
             return
 
     async def _drop_connection(self) -> None:
@@ -218,7 +218,7 @@ class BaseChargePointSimulator:
         """Cancel every task (sessions, heartbeat, loops), close the socket, zero the power."""
         self._closing = True
         ws = self._forget_connection()
-        tasks = list(self._tasks)
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         if ws is not None:
@@ -297,7 +297,10 @@ class BaseChargePointSimulator:
         # Heartbeats run on wall-clock time: the CSMS judges liveness in real seconds.
         while True:
             await asyncio.sleep(self.heartbeat_interval if self.heartbeat_interval > 0 else 300)
-            await self.heartbeat()
+            try:
+                await self.heartbeat()
+            except SESSION_ERRORS as exc:  # a missed heartbeat is the CSMS's problem to notice
+                log.warning("charge point %s: heartbeat failed: %r", self.id, exc)
 
     async def heartbeat(self) -> str:
         """Send Heartbeat; returns the CSMS's current time."""
@@ -400,13 +403,11 @@ class BaseChargePointSimulator:
         if sessions:
             await asyncio.wait(sessions, timeout=10.0)
         self._boot_reason = "RemoteReset"
-        reconnect, self.reconnect = self.reconnect, False  # this task reconnects, not _serve's hook
-        try:
-            await self._drop_connection()
-            await asyncio.sleep(1.0)
-            await self._reconnect()
-        finally:
-            self.reconnect = reconnect
+        # This task reconnects; marking it as the reconnect keeps _serve's hook from starting another.
+        self._reconnecting = asyncio.current_task()
+        await self._drop_connection()
+        await asyncio.sleep(1.0)
+        await self._reconnect()
 
     async def _triggered(self, message: str, connector: int | None) -> None:
         """Send what a TriggerMessage asked for (after the reply went out)."""
@@ -532,6 +533,7 @@ class BaseChargePointSimulator:
             log.warning("charge point %s connector %d: session abandoned: %r", self.id, conn.number, exc)
         finally:
             self.site.set_power(uid, 0.0)
+            self.site.evses[uid].energy_cap_wh = None
             conn.tx_id, conn.session = None, None
 
     def _authorize_remote(self) -> bool:
@@ -545,6 +547,8 @@ class BaseChargePointSimulator:
         soc = self._draw(ev.arrival_soc)
         target = max(soc, self._draw(ev.target_soc))
         energy = self.site.energy_wh(uid)
+        # The site stops the car at exactly this register value, whatever the tick timing.
+        evse.energy_cap_wh = energy + (target - soc) * ev.battery_wh
         state, leave_at = "", None
         next_sample = clock.now() + self.meter_interval_s
         # Re-evaluate often enough for limits and curves, but never spin faster than 20 Hz.
@@ -556,7 +560,8 @@ class BaseChargePointSimulator:
                 return conn.stop_reason
             now_energy = self.site.energy_wh(uid)
             soc, energy = soc + (now_energy - energy) / ev.battery_wh, now_energy
-            wanted = 0.0 if soc >= target else self.site.jitter(ev.power_at(soc), ev.power_noise)
+            full = evse.energy_cap_wh is not None and energy >= evse.energy_cap_wh - 1e-6
+            wanted = 0.0 if full else self.site.jitter(ev.power_at(soc), ev.power_noise)
             if wanted <= 0.0:
                 new_state = SUSPENDED_EV
             elif evse.available_power() < min(MIN_POWER_W, wanted):

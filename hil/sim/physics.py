@@ -68,6 +68,7 @@ class Evse:
     power_w: float = 0.0
     energy_wh: float = 0.0
     limit_w: float | None = None  # set by the CSMS (smart charging); None = no limit
+    energy_cap_wh: float | None = None  # the car is full here: power drops to 0 at this register
 
     def available_power(self) -> float:
         """The most this EVSE may deliver now: hardware maximum capped by any CSMS limit."""
@@ -112,13 +113,21 @@ class SiteModel:
         if dt <= 0:
             return
         hours = dt / 3600.0
+        delivered = 0.0
         for evse in self.evses.values():
-            evse.energy_wh += evse.power_w * hours
-        grid = self.grid_power_w
-        if grid >= 0:
-            self.grid_energy_wh += grid * hours
+            add = evse.power_w * hours
+            cap = evse.energy_cap_wh
+            if cap is not None and evse.energy_wh + add >= cap:
+                # The battery fills inside this step: deliver exactly up to the cap, then stop.
+                add = max(0.0, cap - evse.energy_wh)
+                evse.power_w = 0.0
+            evse.energy_wh += add
+            delivered += add
+        net = self.base_load_w * hours + delivered
+        if net >= 0:
+            self.grid_energy_wh += net
         else:
-            self.grid_export_wh += -grid * hours
+            self.grid_export_wh += -net
         self.t += dt
 
     def sync(self) -> None:

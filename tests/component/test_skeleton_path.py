@@ -82,6 +82,8 @@ async def test_status_telemetry_online_and_health(
         (grid,) = health["meters"]
         assert grid["ok"] is True and grid["last_reading_age_s"] is not None
         assert grid["values"]["power"] == pytest.approx(7400.0)
+        # At-least-once, but no gratuitous duplicates on a healthy link.
+        assert backend.summary()["duplicate_ids"] == 0
 
 
 async def test_disconnect_publishes_unknown_and_a_late_subscriber_sees_retained_status(

@@ -1,0 +1,233 @@
+"""`siteedge demo`: a simulated site around a real `siteedge run` process, a broker and a backend."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from hil.broker import Broker, BrokerError, free_port
+from hil.sim.backend import BackendSimulator
+from hil.sim.chargepoint import BaseChargePointSimulator, ChargePointSimulator, ChargePointSimulator201
+from hil.sim.meter import MeterSimulator
+from hil.sim.physics import EvModel, SimClock, SiteModel
+from hil.siteconfig import SimCharger, SimMeter, SiteSpec, render
+
+# Three charge points, mixed protocol versions, five EVSEs: a small depot.
+CHARGERS = (
+    SimCharger("CP-1", "1.6", evses=2),
+    SimCharger("CP-2", "2.0.1", evses=2),
+    SimCharger("CP-3", "1.6", evses=1),
+)
+EV_MIX = (
+    EvModel("compact 7 kW", battery_wh=40_000, max_power_w=7_400),
+    EvModel("family 11 kW", battery_wh=64_000, max_power_w=11_000),
+    EvModel("premium 22 kW", battery_wh=90_000, max_power_w=22_000, taper_soc=0.85),
+)
+METER_REFRESH_S = 0.5
+
+
+@dataclass(slots=True)
+class Demo:
+    """Everything the demo started, so that stop() can end all of it."""
+
+    workdir: Path
+    speed: float
+    api_port: int
+    broker: Broker | None = None
+    backend: BackendSimulator | None = None
+    controller: asyncio.subprocess.Process | None = None
+    meters: list[tuple[MeterSimulator, str]] | None = None
+    chargers: list[BaseChargePointSimulator] | None = None
+
+
+def _say(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+async def _start_meters(site: SiteModel) -> list[tuple[MeterSimulator, str]]:
+    """A grid meter and one meter per EVSE, all Eastron SDM630 maps on their own TCP ports."""
+    meters: list[tuple[MeterSimulator, str]] = [(await MeterSimulator("eastron_sdm630").start(), "grid")]
+    for c in CHARGERS:
+        for n in range(1, c.evses + 1):
+            meters.append((await MeterSimulator("eastron_sdm630").start(), c.evse_uid(n)))
+    return meters
+
+
+async def _feed_meters(
+    site: SiteModel, meters: list[tuple[MeterSimulator, str]], stop: asyncio.Event
+) -> None:
+    """Keep every meter's registers equal to the physics: grid = base load + all EVSEs."""
+    while not stop.is_set():
+        for meter, what in meters:
+            readings = site.grid_readings() if what == "grid" else site.evse_readings(what)
+            await meter.set_values(readings, strict=False)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), METER_REFRESH_S)
+
+
+def _spec(demo: Demo, broker: Broker, meters: list[tuple[MeterSimulator, str]], ocpp_port: int) -> SiteSpec:
+    spec = SiteSpec(
+        data_dir=str(demo.workdir / "data"),
+        mqtt_url=broker.url,
+        ocpp_port=ocpp_port,
+        api_port=demo.api_port,
+        chargers=list(CHARGERS),
+        name="siteedge demo depot",
+        telemetry_interval=2.0,
+        poll_interval=1.0,
+        reconnect_max=5.0,
+    )
+    for meter, what in meters:
+        meter_id = "grid" if what == "grid" else f"m-{what}"
+        role = "grid" if what == "grid" else f"evse:{what}"
+        spec.meters.append(SimMeter(meter_id, meter.port, role))
+    return spec
+
+
+async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, log: Path) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            if proc.returncode is not None:
+                tail = (await asyncio.to_thread(log.read_text))[-2000:]
+                raise RuntimeError(f"siteedge exited with {proc.returncode}; see {log}:\n{tail}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"{url}/api/health", timeout=0.5)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"siteedge did not come up; see {log}")
+
+
+async def run(duration: float | None, api_port: int, speed: float, workdir: Path) -> int:
+    """Start the whole simulated site, run until duration or a signal, stop everything."""
+    demo = Demo(workdir, speed, api_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        try:
+            demo.broker = Broker().start()
+        except (BrokerError, FileNotFoundError) as exc:
+            _say(f"cannot start a private MQTT broker: {exc}")
+            _say("install it with: sudo apt-get install mosquitto   (make demo does this for you)")
+            return 1
+        _say(f"private Mosquitto on {demo.broker.url}")
+
+        site = SiteModel(clock=SimClock(speed), seed=42)
+        demo.meters = await _start_meters(site)
+        spec = _spec(demo, demo.broker, demo.meters, free_port())
+        cfg = workdir / "site.toml"
+        await asyncio.to_thread(cfg.write_text, render(spec))
+        root = "siteedge/v1/NL/SED/DEMO01"
+        demo.backend = BackendSimulator(demo.broker.url, root, out=workdir / "backend.jsonl").start()
+
+        log = workdir / "siteedge.log"
+        with log.open("wb") as log_fh:  # the child keeps its own copy of the descriptor
+            demo.controller = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "controller.cli",
+                "run",
+                "--config",
+                str(cfg),
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+            )
+        ui = f"http://127.0.0.1:{spec.api_port}"
+        await _wait_healthy(ui, demo.controller, log)
+
+        csms = f"ws://127.0.0.1:{spec.ocpp_port}/ocpp"
+        demo.chargers = []
+        for c in CHARGERS:
+            cls = ChargePointSimulator201 if c.ocpp_version == "2.0.1" else ChargePointSimulator
+            cp = cls(
+                c.id,
+                csms,
+                connectors=c.evses,
+                site=site,
+                meter_interval_s=60.0,
+                vendor="siteedge-hil",
+                model=f"Sim{c.ocpp_version.replace('.', '')}",
+                reconnect=True,
+                seed=hash(c.id) & 0xFFFF,
+            )
+            demo.chargers.append(cp)
+            tasks.add(asyncio.create_task(cp.run_sessions(EV_MIX, stop), name=f"sessions-{c.id}"))
+        tasks.add(asyncio.create_task(_feed_meters(site, demo.meters, stop), name="meter-feed"))
+
+        _say(f"controller running (log: {log})")
+        kinds = ", ".join(f"{c.id} ({c.ocpp_version})" for c in CHARGERS)
+        _say(f"OCPP endpoint {csms}/{{id}}; chargers: {kinds}")
+        _say(f"backend simulator records to {workdir / 'backend.jsonl'}")
+        _say(f"time runs {speed:g}x faster in the simulated cars")
+        _say(f"web UI: {ui}/")
+        _say("press Ctrl-C to stop" if duration is None else f"stopping after {duration:g} s")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), duration)
+        return 0
+    finally:
+        stop.set()
+        await _shutdown(demo, tasks)
+
+
+async def _shutdown(demo: Demo, tasks: set[asyncio.Task[None]]) -> None:
+    """End everything the demo started, controller first so it can flush, broker last."""
+    _say("stopping ...")
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for cp in demo.chargers or []:
+        with contextlib.suppress(Exception):
+            await cp.close()
+    if demo.controller is not None and demo.controller.returncode is None:
+        demo.controller.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(demo.controller.wait(), 15)
+        except TimeoutError:
+            demo.controller.kill()
+            await demo.controller.wait()
+    for meter, _ in demo.meters or []:
+        await meter.stop()
+    if demo.backend is not None:
+        await asyncio.sleep(0.2)  # let the last retained "offline" arrive
+        summary = demo.backend.summary()
+        demo.backend.stop()
+        (demo.workdir / "backend-summary.json").write_text(json.dumps(summary, indent=2))
+        _say(f"backend received: {json.dumps(summary.get('by_kind', summary))}")
+    if demo.broker is not None:
+        demo.broker.close()
+    _say("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run the demo."""
+    p = argparse.ArgumentParser(prog="siteedge demo", description=__doc__)
+    p.add_argument("--duration", type=float, default=None, help="exit after this many seconds")
+    p.add_argument("--api-port", type=int, default=8080, help="web UI port (0 = any free port)")
+    p.add_argument("--speed", type=float, default=30.0, help="simulated-time speed-up of the cars")
+    p.add_argument("--workdir", type=Path, default=Path("var/demo"), help="config, data, logs, recordings")
+    args = p.parse_args(argv)
+    api_port = args.api_port or free_port()
+    with contextlib.suppress(OSError), __import__("socket").create_connection(("127.0.0.1", api_port), 0.2):
+        _say(f"port {api_port} is taken; using a free one")
+        api_port = free_port()
+    workdir = args.workdir.resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    return asyncio.run(run(args.duration, api_port, args.speed, workdir))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""`siteedge demo` as the README promises: a live simulated site that ends cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _children_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller.cli",
+            "demo",
+            "--duration",
+            "20",
+            "--api-port",
+            "0",
+            "--workdir",
+            str(workdir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    url = None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while url is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "web UI: " in line:
+            url = line.split("web UI: ", 1)[1].strip()
+    assert url is not None, "".join(lines)
+    # While it runs: every charger connected and every meter reading, as a technician would see.
+    health: dict = {}
+    for _ in range(100):
+        health = httpx.get(f"{url}api/health", timeout=2).json()
+        evses = [e for c in health["chargers"] for e in c["evses"]]
+        if (
+            all(c["connected"] for c in health["chargers"])
+            and all(e["status"] != "UNKNOWN" for e in evses)
+            and all(m["ok"] for m in health["meters"])
+        ):
+            break
+        time.sleep(0.2)
+    assert {c["ocpp_version"] for c in health["chargers"]} == {"1.6", "2.0.1"}
+    assert len(health["chargers"]) >= 3 and all(c["connected"] for c in health["chargers"])
+    assert len(health["meters"]) >= 2 and all(m["ok"] for m in health["meters"])
+    grid = next(m for m in health["meters"] if m["role"] == "grid")
+    evse_power = sum(m["values"]["power"] for m in health["meters"] if m["role"].startswith("evse:"))
+    assert grid["values"]["power"] >= evse_power  # grid = base load + every EVSE
+
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "".join(lines) + rest
+    summary = json.loads((workdir / "backend-summary.json").read_text())
+    assert summary["streams"]["evses"] >= 5 and summary["streams"]["telemetry"] > 0
+    assert summary["duplicate_ids"] == 0
+    assert not _children_alive(proc.pid), "the demo left processes behind"
+
+
+def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "demo", "--api-port", "0", "--workdir", str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "press Ctrl-C" in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "stopped" in out
+    time.sleep(0.5)
+    assert not _children_alive(proc.pid), "the demo left processes behind"
