@@ -54,8 +54,7 @@ def _message(i: int) -> Outgoing:
         "auth_method": "WHITELIST",
         "pad": "x" * 90,
     }
-    return Outgoing(f"siteedge/v1/DE/ABC/LOC1/sessions/{i}", "sessions", "session", data,
-                    Lane.SESSION)
+    return Outgoing(f"siteedge/v1/DE/ABC/LOC1/sessions/{i}", "sessions", "session", data, Lane.SESSION)
 
 
 def _rate(count: int, seconds: float) -> float:
