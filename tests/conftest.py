@@ -11,6 +11,8 @@ import pytest
 from controller.app import SiteController
 from controller.core.config import Config, validate
 from hil.broker import Broker
+from hil.sim.chargepoint import BaseChargePointSimulator, ChargePointSimulator, ChargePointSimulator201
+from hil.sim.meter import MeterSimulator
 from hil.siteconfig import SimCharger, SimMeter, SiteSpec, render
 
 
@@ -53,6 +55,30 @@ async def start_controller() -> AsyncIterator[Callable[[SiteSpec], object]]:
     yield start  # type: ignore[misc]
     for ctl in reversed(started):
         await ctl.stop()
+
+
+@pytest.fixture
+async def meter_sim() -> AsyncIterator[MeterSimulator]:
+    """An Eastron SDM630 Modbus TCP simulator on a free 127.0.0.1 port."""
+    async with MeterSimulator("eastron_sdm630") as meter:
+        yield meter
+
+
+@pytest.fixture
+async def charge_point() -> AsyncIterator[Callable[..., BaseChargePointSimulator]]:
+    """Factory: a connected 1.6J (or 2.0.1) simulator for a controller; closed at teardown."""
+    made: list[BaseChargePointSimulator] = []
+
+    async def connect(ctl: SiteController, cp_id: str = "CP-1", version: str = "1.6", **kw: object) -> object:
+        cls = ChargePointSimulator201 if version == "2.0.1" else ChargePointSimulator
+        cp = cls(cp_id, f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp", **kw)  # type: ignore[arg-type]
+        await cp.connect()
+        made.append(cp)
+        return cp
+
+    yield connect  # type: ignore[misc]
+    for cp in made:
+        await cp.close()
 
 
 __all__ = ["SimCharger", "SimMeter", "config_of"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ import pytest
 from jsonschema import Draft7Validator
 
 from controller.app import SiteController
+from controller.core.config import validate
 from hil.broker import Broker
 from hil.sim.backend import BackendSimulator
 from hil.sim.chargepoint import ChargePointSimulator, ChargePointSimulator201
 from hil.sim.meter import MeterSimulator
-from hil.siteconfig import SimMeter, SiteSpec
+from hil.siteconfig import SimMeter, SiteSpec, render
 
 SCHEMAS = Path(__file__).parents[2] / "docs" / "schemas"
 ROOT = "siteedge/v1/NL/SED/DEMO01"
@@ -170,3 +172,25 @@ def test_schemas_are_valid_draft7() -> None:
             "evse_status.json",
             {"evse_uid": "X", "status": "OCCUPIED", "last_updated": "x", "charger_id": "C", "ocpp": {}},
         )
+
+
+async def test_mqtt_311_fallback_and_meter_fixture(
+    site_spec: SiteSpec, start_controller: Any, backend: BackendSimulator, charge_point: Any, meter_sim: Any
+) -> None:
+    """A broker that only speaks MQTT 3.1.1 still gets status and telemetry."""
+    site_spec.meters.append(SimMeter("grid", meter_sim.port, "grid"))
+    await meter_sim.set_values({"power": 1500.0})
+    text = render(site_spec).replace("[mqtt]\n", '[mqtt]\nprotocol = "3.1.1"\n')
+    config = validate(tomllib.loads(text))
+    assert config.mqtt.protocol == "3.1.1"
+    ctl = SiteController(config)
+    await ctl.start()
+    try:
+        cp = await charge_point(ctl, connectors=2)
+        await cp.boot()
+        await cp.status(2, "Reserved")
+        await backend.wait_for_async(is_status("CP-1-2", "RESERVED"))
+        tele = await backend.wait_for_async(lambda m: m.topic == f"{ROOT}/telemetry/meters/grid")
+        assert tele.payload["data"]["values"]["power"] == pytest.approx(1500.0)
+    finally:
+        await ctl.stop()
