@@ -6,13 +6,15 @@ import asyncio
 import logging
 import tomllib
 import zoneinfo
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from controller import __version__
-from controller.core.clock import Clock, SystemClock
+from controller.core import location
+from controller.core.clock import Clock, SystemClock, rfc3339
 from controller.core.config import Config, ConfigError, Problem, validate
 from controller.core.envelope import Topics
 from controller.core.events import (
@@ -28,9 +30,10 @@ from controller.core.events import (
     UplinkChanged,
 )
 from controller.core.site import Site
-from controller.core.uplink import status_messages, telemetry_message
+from controller.core.uplink import location_message, status_messages, telemetry_message
 from controller.ocpp.context import OcppContext
 from controller.ocpp.server import OcppServer
+from controller.store.documents import TinyDocumentStore
 from controller.store.outbox import SqliteOutbox
 from controller.sync.uplink import Uplink
 from drivers.library import available as device_models
@@ -127,6 +130,23 @@ class SiteController:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s died", task.get_name(), exc_info=task.exception())
 
+    def _publish_location(self) -> None:
+        """Publish the OCPI Location; its last_updated moves only when its static data changed."""
+        static = location.static_part(self.config)
+        digest = location.fingerprint(static)
+        docs = TinyDocumentStore(str(Path(self.config.site.data_dir) / "state.json"))
+        try:
+            known = docs.get("meta", "location")
+            if known is None or known.get("fingerprint") != digest:
+                known = {"fingerprint": digest, "last_updated": rfc3339(self.clock.now())}
+                docs.put("meta", "location", known)
+        finally:
+            docs.close()
+        updated = datetime.fromisoformat(known["last_updated"].replace("Z", "+00:00"))
+        statuses = {uid: (e.status, e.last_updated) for uid, e in self.site.evses.items()}
+        doc = location.location_document(static, updated, statuses)
+        self.uplink.enqueue([location_message(doc, self._topics)])
+
     @property
     def ocpp_port(self) -> int:
         """The bound OCPP port."""
@@ -141,6 +161,7 @@ class SiteController:
     async def start(self) -> None:
         """Open every listener and start every loop; returns once all are listening."""
         await self.uplink.start()
+        await asyncio.to_thread(self._publish_location)
         await self.ocpp.start()
         for poller in self.meters:
             self._spawn(poller.run(), f"meter-{poller.meter_id}")

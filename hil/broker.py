@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """TLS for the listener: CA (to check client certificates), server certificate and key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    require_client_cert: bool = False
 
 
 class BrokerError(RuntimeError):
@@ -49,8 +62,17 @@ class Broker:
 
     host = HOST
 
-    def __init__(self, port: int = 0, *, start_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        start_timeout: float = 5.0,
+        tls: BrokerTls | None = None,
+        users: Mapping[str, str] | None = None,
+    ) -> None:
         self._binary = find_mosquitto()
+        self._tls = tls
+        self._users = dict(users or {})
         self._port = port or free_port()
         self._start_timeout = start_timeout
         self._tmp = tempfile.TemporaryDirectory(prefix="siteedge-broker-")
@@ -68,7 +90,7 @@ class Broker:
     @property
     def url(self) -> str:
         """mqtt://127.0.0.1:PORT, the form siteedge's config and the backend CLI take."""
-        return f"mqtt://{HOST}:{self._port}"
+        return f"{'mqtts' if self._tls else 'mqtt'}://{HOST}:{self._port}"
 
     @property
     def running(self) -> bool:
@@ -76,11 +98,30 @@ class Broker:
         return self._proc is not None and self._proc.poll() is None
 
     def _write_conf(self) -> None:
+        lines = [f"listener {self._port} {HOST}"]
+        if os.getuid() == 0:
+            # As root, mosquitto drops to user "mosquitto", which cannot read our 0700 temp dir
+            # (password file, keys): stay the user that made the files.
+            lines.append("user root")
+        if self._tls is not None:
+            lines += [
+                f"cafile {self._tls.ca}",
+                f"certfile {self._tls.cert}",
+                f"keyfile {self._tls.key}",
+                f"require_certificate {'true' if self._tls.require_client_cert else 'false'}",
+            ]
+        if self._users:
+            passwd = self.dir / "passwd"
+            passwd.touch(mode=0o600)
+            for user, password in self._users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
+            lines += ["allow_anonymous false", f"password_file {passwd}"]
+        else:
+            lines.append("allow_anonymous true")
         self.conf_path.write_text(
             "\n".join(
                 (
-                    f"listener {self._port} {HOST}",
-                    "allow_anonymous true",
+                    *lines,
                     # No persistence: a restart is a clean outage, the client side must re-deliver.
                     "persistence false",
                     f"log_dest file {self.log_path}",

@@ -185,7 +185,9 @@ def _one_of(*choices: str) -> Check:
 
 _PORT = _range(0, 65535)
 _CI36 = _pattern(r"[A-Za-z0-9._\-]{1,36}", "1-36 letters, digits, '.', '_' or '-'")
-_COORD = _pattern(r"-?[0-9]{1,3}\.[0-9]{5,7}", "a decimal with 5-7 fraction digits")
+# OCPI GeoLocation: decimal degrees as strings with 5-7 fraction digits.
+_LAT = _pattern(r"-?[0-9]{1,2}\.[0-9]{5,7}", "a latitude such as 52.37890 (5-7 fraction digits)")
+_LON = _pattern(r"-?[0-9]{1,3}\.[0-9]{5,7}", "a longitude such as 4.90030 (5-7 fraction digits)")
 _CONNECTOR_STANDARDS = (
     "CHADEMO",
     "CHAOJI",
@@ -239,9 +241,9 @@ _SITE: dict[str, _Field] = {
     "address": _Field(str, "unknown"),
     "city": _Field(str, "unknown"),
     "postal_code": _Field(str, ""),
-    "country": _Field(str, "", _pattern(r"([A-Z]{3})?", "an ISO 3166 alpha-3 code")),
-    "latitude": _Field(str, "0.000000", _COORD),
-    "longitude": _Field(str, "0.000000", _COORD),
+    "country": _Field(str, check=_pattern(r"[A-Z]{3}", "an ISO 3166 alpha-3 code")),
+    "latitude": _Field(str, "0.000000", _LAT),
+    "longitude": _Field(str, "0.000000", _LON),
 }
 _OCPP: dict[str, _Field] = {
     "host": _Field(str, "0.0.0.0"),

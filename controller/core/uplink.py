@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from controller.core.clock import rfc3339
 from controller.core.envelope import Lane, Outgoing, Topics
 from controller.core.events import EvseStatusPublished, TelemetryReady
@@ -45,4 +47,18 @@ def telemetry_message(ev: TelemetryReady, topics: Topics) -> Outgoing:
         data={"meter_id": ev.meter_id, "role": ev.role, "read_at": rfc3339(ev.at), "values": dict(ev.values)},
         lane=Lane.TELEMETRY,
         qos=0,
+    )
+
+
+def location_message(location: dict[str, Any], topics: Topics) -> Outgoing:
+    """The retained OCPI Location, unwrapped so the backend can forward it unchanged."""
+    return Outgoing(
+        topic=topics.location(),
+        stream="location",
+        type="location",
+        data=location,
+        lane=Lane.STATUS,
+        retain=True,
+        envelope=False,
+        coalesce_key="location",
     )

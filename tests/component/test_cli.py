@@ -41,7 +41,8 @@ def test_check_config_accepts_the_documented_example() -> None:
 def test_check_config_reports_typo_wrong_type_and_missing_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        "[site]\ncountry_code = 'NL'\nlocation_id = 'L1'\ndata_dir = '/tmp/x'\nnmae = 'typo'\n"
+        "[site]\ncountry_code = 'NL'\ncountry = 'NLD'\nlocation_id = 'L1'\n"
+        "data_dir = '/tmp/x'\nnmae = 'typo'\n"
         "[api]\nport = '8080'\n[mqtt]\nurl = 'mqtt://127.0.0.1:1883'\n"
         "[[meters]]\nid = 'm'\nmodel = 'no_such_meter'\ntransport = 'tcp://127.0.0.1:502'\nrole = 'grid'\n"
     )
