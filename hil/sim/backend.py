@@ -23,6 +23,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hil.sim.contract import ContractChecker
+
 
 @dataclass(frozen=True, slots=True)
 class Received:
@@ -91,6 +93,7 @@ class BackendSimulator:
         self._on_received = on_received
         self._cond = threading.Condition()
         self._messages: list[Received] = []
+        self.contract = ContractChecker(self.root)  # schema violations, duplicates, seq gaps
         self._connected = threading.Event()
         self.connects = 0  # successful (re)connections, so tests can see an outage was noticed
         self._client = mqtt.Client(
@@ -181,6 +184,7 @@ class BackendSimulator:
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         rec = Received(msg.topic, parse_payload(bytes(msg.payload)), bool(msg.retain), msg.qos, time.time())
         with self._cond:
+            self.contract.check(rec.topic, rec.payload, rec.retain)
             self._messages.append(rec)
             if self._out is not None:
                 self._out.write(json.dumps(rec.as_json()) + "\n")
@@ -263,6 +267,8 @@ class BackendSimulator:
             "not_json": sum(not isinstance(m.payload, dict | list) and m.payload is not None for m in msgs),
             "duplicate_ids": sum(n - 1 for n in ids.values() if n > 1),
             "streams": dict(sorted(streams.items())),
+            "contract_violations": list(self.contract.violations[:20]),
+            "seq_gaps": {k: v[:10] for k, v in self.contract.gaps.items()},
         }
 
 

@@ -75,6 +75,7 @@ def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None
     summary = json.loads((workdir / "backend-summary.json").read_text())
     assert summary["streams"]["evses"] >= 5 and summary["streams"]["telemetry"] > 0
     assert summary["duplicate_ids"] == 0
+    assert summary["contract_violations"] == [] and summary["seq_gaps"] == {}
     assert not _children_alive(proc.pid), "the demo left processes behind"
 
 

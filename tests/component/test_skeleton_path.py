@@ -40,6 +40,9 @@ def is_status(uid: str, status: str) -> Any:
 def backend(broker: Broker) -> Any:
     with BackendSimulator(broker.url, ROOT) as b:
         yield b
+    # Every message any test here made siteedge publish must honour the contract.
+    assert b.contract.violations == []
+    assert dict(b.contract.gaps) == {}
 
 
 async def test_status_telemetry_online_and_health(

@@ -1,0 +1,86 @@
+"""Checks what the box publishes against the MQTT contract: schemas, duplicate ids, seq gaps."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator
+
+DOCS_SCHEMAS = Path(__file__).parents[2] / "docs" / "schemas"
+OCPI_SCHEMAS = Path(__file__).parents[2].parent / "shared" / "ocpi-schemas" / "2.2.1"
+
+# topic (relative to root) -> (payload schema, data schema, is enveloped)
+_RULES: list[tuple[re.Pattern[str], str | None, str | None]] = [
+    (re.compile(r"online"), "online.json", None),
+    (re.compile(r"location"), "ocpi:location", None),
+    (re.compile(r"evses/[^/]+/status"), "envelope.json", "evse_status.json"),
+    (re.compile(r"events/status"), "envelope.json", "evse_status.json"),
+    (re.compile(r"telemetry/meters/[^/]+"), "envelope.json", "meter_reading.json"),
+]
+
+
+def _validator(name: str) -> Draft7Validator:
+    path = OCPI_SCHEMAS / f"ocpi.2_2_1.{name[5:]}.json" if name.startswith("ocpi:") else DOCS_SCHEMAS / name
+    return Draft7Validator(json.loads(path.read_text()), format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+@dataclass(slots=True)
+class ContractChecker:
+    """Feed it every up message; it keeps violations, duplicate ids and per-stream seq gaps."""
+
+    root: str
+    violations: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    gaps: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    _ids: set[str] = field(default_factory=set)
+    _last_seq: dict[str, int] = field(default_factory=dict)
+    _validators: dict[str, Draft7Validator] = field(default_factory=dict)
+
+    def _validate(self, schema: str, instance: Any, where: str) -> None:
+        if schema not in self._validators:
+            self._validators[schema] = _validator(schema)
+        for err in self._validators[schema].iter_errors(instance):
+            self.violations.append(f"{where}: {schema}: {err.json_path}: {err.message}")
+
+    def check(self, topic: str, payload: Any, retained: bool = False) -> bool:
+        """Check one message; False if it is a duplicate (same envelope id seen before)."""
+        rel = topic[len(self.root) + 1 :] if topic.startswith(self.root + "/") else topic
+        if payload is None:
+            return True  # an empty retained payload clears a topic
+        rule = next(((s, d) for rx, s, d in _RULES if rx.fullmatch(rel)), None)
+        if rule is None:
+            self.violations.append(f"{rel}: topic not in the contract")
+            return True
+        schema, data_schema = rule
+        if schema:
+            self._validate(schema, payload, rel)
+        if data_schema and isinstance(payload, dict) and isinstance(payload.get("data"), dict):
+            self._validate(data_schema, payload["data"], rel)
+        if schema != "envelope.json" or not isinstance(payload, dict):
+            return True
+        msg_id = str(payload.get("id"))
+        if msg_id in self._ids:
+            self.duplicates += 1
+            return False
+        self._ids.add(msg_id)
+        if not retained:  # a retained copy replays an old seq by design
+            self._seq(rel, payload)
+        return True
+
+    def _seq(self, rel: str, payload: dict[str, Any]) -> None:
+        # Streams follow the topic; retained status topics may legitimately skip superseded seqs.
+        stream = rel
+        seq = payload.get("seq")
+        if not isinstance(seq, int):
+            return
+        last = self._last_seq.get(stream)
+        # Telemetry (QoS 0, droppable under pressure) and superseded retained statuses may skip.
+        if last is not None and seq != last + 1 and not rel.startswith(("evses/", "telemetry/")):
+            self.gaps[stream].append((last, seq))
+        if last is None or seq > last:
+            self._last_seq[stream] = seq
