@@ -6,6 +6,7 @@ import asyncio
 import logging
 import tomllib
 import zoneinfo
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from controller import __version__
 from controller.core import location
 from controller.core.clock import Clock, SystemClock, rfc3339
 from controller.core.config import Config, ConfigError, Problem, validate
-from controller.core.envelope import Topics
+from controller.core.envelope import Outgoing, Topics
 from controller.core.events import (
     ChargerBooted,
     ChargerConnected,
@@ -30,11 +31,19 @@ from controller.core.events import (
     UplinkChanged,
 )
 from controller.core.site import Site
-from controller.core.uplink import location_message, status_messages, telemetry_message
+from controller.core.uplink import (
+    location_message,
+    rejection_message,
+    status_messages,
+    telemetry_message,
+)
 from controller.ocpp.context import OcppContext
 from controller.ocpp.server import OcppServer
 from controller.store.documents import TinyDocumentStore
 from controller.store.outbox import SqliteOutbox
+from controller.store.tokens import SqliteTokenCache
+from controller.sync.downlink import Downlink
+from controller.sync.tokens import TokenSync
 from controller.sync.uplink import Uplink
 from drivers.library import available as device_models
 from drivers.meter import MeterPoller
@@ -97,10 +106,17 @@ class SiteController:
         data_dir = Path(config.site.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = SqliteOutbox(str(data_dir / "outbox.sqlite3"), config.mqtt.outbox_max_bytes)
-        self.uplink = Uplink(config.mqtt, self.outbox, self.clock, self.bus.publish, __version__)
+        self._topics = Topics(config.mqtt.topic_root)
+        self.tokens = SqliteTokenCache(data_dir / "tokens.sqlite3")
+        self.downlink = Downlink(config.mqtt.topic_root, self._reject_downlink)
+        self.token_sync = TokenSync(self.tokens, self._topics, self._enqueue)
+        self.token_sync.register(self.downlink)
+        self.uplink = Uplink(
+            config.mqtt, self.outbox, self.clock, self.bus.publish, __version__, downlink=self.downlink
+        )
+        self.uplink.on_connected(self.token_sync.announce)
         self.ocpp = OcppServer(OcppContext(config, self.clock, self.bus.publish))
         self.meters = [MeterPoller(m, self.clock, self.bus.publish) for m in config.meters]
-        self._topics = Topics(config.mqtt.topic_root)
         self._api: LocalApiServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire()
@@ -111,6 +127,12 @@ class SiteController:
             self.bus.subscribe(event_type, lambda _e: self.hub.notify())
         self.bus.subscribe(EvseStatusPublished, self._publish_status)
         self.bus.subscribe(TelemetryReady, self._publish_telemetry)
+
+    def _enqueue(self, messages: Sequence[Outgoing]) -> None:
+        self.uplink.enqueue(messages)
+
+    def _reject_downlink(self, topic: str, reason: str) -> None:
+        self.uplink.enqueue([rejection_message(topic, reason, self._topics)])
 
     def _publish_status(self, event: EvseStatusPublished) -> None:
         self.uplink.enqueue(status_messages(event, self._topics))
@@ -203,6 +225,7 @@ class SiteController:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.uplink.stop()
         await asyncio.to_thread(self.outbox.close)
+        await asyncio.to_thread(self.tokens.close)
         log.info("siteedge stopped; %d message(s) kept for the next start", self.outbox_backlog_hint)
 
     @property

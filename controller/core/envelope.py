@@ -70,3 +70,12 @@ class Topics:
 
     def meter_telemetry(self, meter_id: str) -> str:
         return f"{self.root}/telemetry/meters/{meter_id}"
+
+    def errors(self) -> str:
+        return f"{self.root}/errors"
+
+    def token_state(self) -> str:
+        return f"{self.root}/tokens/state"
+
+    def token_resync(self) -> str:
+        return f"{self.root}/tokens/resync"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from controller.core.tokens import Token, TokenError, parse_token
 
@@ -94,3 +94,31 @@ def pick(candidates: list[Token]) -> Token | None:
     if not candidates:
         return None
     return max(candidates, key=lambda t: (t.valid, t.last_updated))
+
+
+class TokenCache(Protocol):
+    """What token sync and authorization need from the token store."""
+
+    def lookup(self, uid: str) -> list[Token]:
+        """Every cached token whose uid matches the uid as read."""
+        ...
+
+    def version(self) -> int:
+        """Version of the working list (0 = never synced)."""
+        ...
+
+    def count(self) -> int:
+        """Number of tokens in the working list."""
+        ...
+
+    def apply_chunk(self, chunk: SnapshotChunk) -> bool:
+        """Stage a chunk; True once the snapshot completed and replaced the working list."""
+        ...
+
+    def abandon_snapshot(self) -> None:
+        """Drop a half-received snapshot."""
+        ...
+
+    def apply_delta(self, delta: TokenDelta) -> None:
+        """Apply a delta atomically; SyncError on a version gap."""
+        ...

@@ -62,3 +62,36 @@ def location_message(location: dict[str, Any], topics: Topics) -> Outgoing:
         envelope=False,
         coalesce_key="location",
     )
+
+
+def rejection_message(topic: str, reason: str, topics: Topics) -> Outgoing:
+    """Tell the backend a downlink message was refused, and why (nothing of it was applied)."""
+    return Outgoing(
+        topic=topics.errors(),
+        stream="errors",
+        type="downlink_rejected",
+        data={"topic": topic, "reason": reason},
+        lane=Lane.COMMAND,
+    )
+
+
+def token_state_message(version: int, count: int, topics: Topics) -> Outgoing:
+    """The whitelist version the box holds, so the backend sends deltas from there."""
+    return Outgoing(
+        topic=topics.token_state(),
+        stream="tokens/state",
+        type="token_state",
+        data={"version": version, "count": count},
+        lane=Lane.COMMAND,
+    )
+
+
+def token_resync_message(have_version: int, reason: str, topics: Topics) -> Outgoing:
+    """Ask the backend for a full whitelist snapshot (after a gap or a broken snapshot)."""
+    return Outgoing(
+        topic=topics.token_resync(),
+        stream="tokens/resync",
+        type="token_resync_request",
+        data={"have_version": have_version, "reason": reason},
+        lane=Lane.COMMAND,
+    )

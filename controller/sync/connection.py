@@ -7,7 +7,7 @@ import logging
 import random
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -33,8 +33,12 @@ class BrokerConnection:
         online_payload: Callable[[bool], bytes],
         on_state: Callable[[bool, str], None],
         on_ack: Callable[[int], None],
+        subscriptions: Sequence[str] = (),
+        on_message: Callable[[str, bytes, bool], None] | None = None,
     ) -> None:
         self._s = settings
+        self._subscriptions = list(subscriptions)
+        self._on_message = on_message
         self._online_payload = online_payload
         self._on_state = on_state
         self._on_ack = on_ack
@@ -65,6 +69,7 @@ class BrokerConnection:
         c.on_connect = self._handle_connect
         c.on_disconnect = self._handle_disconnect
         c.on_publish = self._handle_publish
+        c.on_message = self._handle_message
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -148,6 +153,9 @@ class BrokerConnection:
             log.error("uplink: broker refused the connection: %s", reason)
             return
         self.attempts = 0
+        # Subscribe on every connect: a broker without our session has forgotten them.
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
         client.publish(f"{self._s.topic_root}/online", self._online_payload(True), qos=1, retain=True)
         log.info(
             "uplink: connected to %s:%d (session present: %s)",
@@ -162,6 +170,10 @@ class BrokerConnection:
 
     def _handle_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self._on_ack(mid)
+
+    def _handle_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        if self._on_message is not None:
+            self._on_message(str(msg.topic), bytes(msg.payload), bool(msg.retain))
 
 
 def online_payload(version: str, since: str) -> Callable[[bool], bytes]:

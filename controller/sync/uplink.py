@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
+from typing import Any
 
 from controller.core.clock import Clock, rfc3339
 from controller.core.config import MqttSettings
@@ -14,6 +15,7 @@ from controller.core.envelope import Outgoing
 from controller.core.events import UplinkChanged
 from controller.core.ports import Outbox
 from controller.sync.connection import BrokerConnection, online_payload
+from controller.sync.downlink import Downlink
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ class Uplink:
         clock: Clock,
         emit: Callable[[object], None],
         version: str,
+        downlink: Downlink | None = None,
     ) -> None:
         self._outbox = outbox
         self._clock = clock
@@ -38,11 +41,17 @@ class Uplink:
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row
         self._acking: set[int] = set()  # delivered rows whose delete is not yet committed
         self._task: asyncio.Task[None] | None = None
+        self._downlink = downlink
+        self._down_task: asyncio.Task[None] | None = None
+        self._on_connected: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self._conn = BrokerConnection(
             settings,
             online_payload(version, rfc3339(clock.now())),
             self._state_threadsafe,
             self._ack_threadsafe,
+            subscriptions=downlink.filters if downlink else (),
+            on_message=downlink.deliver_threadsafe if downlink else None,
         )
         self._last_reported: tuple[bool, int] | None = None
         self.published = 0
@@ -52,15 +61,24 @@ class Uplink:
     async def start(self) -> None:
         """Connect (in the background) and start draining."""
         self._loop = asyncio.get_running_loop()
+        if self._downlink is not None:
+            self._downlink.attach()
+            self._down_task = asyncio.create_task(self._downlink.run(), name="uplink-downlink")
         self._conn.start()
         self._task = asyncio.create_task(self._drain(), name="uplink-drain")
 
     async def stop(self) -> None:
         """Stop draining, say offline, disconnect; unacknowledged messages stay in the outbox."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, self._down_task, *self._side_tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.to_thread(self._conn.stop)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     @property
     def connected(self) -> bool:
@@ -91,8 +109,14 @@ class Uplink:
 
     # --- loop side -------------------------------------------------------------------------
 
+    def on_connected(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run callback (a coroutine function) after every successful (re)connect."""
+        self._on_connected.append(callback)
+
     def _on_state(self, connected: bool, detail: str) -> None:
         if connected:
+            for callback in self._on_connected:
+                self._spawn(callback(), "uplink-on-connected")
             # Whatever paho still holds from the last connection may or may not reach the broker;
             # the outbox is the truth, so re-send every unacknowledged row (duplicates carry ids).
             self._inflight.clear()
