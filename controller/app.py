@@ -31,6 +31,7 @@ from controller.core.events import (
     UplinkChanged,
 )
 from controller.core.site import Site
+from controller.core.tokens import SitePolicy
 from controller.core.uplink import (
     location_message,
     rejection_message,
@@ -42,6 +43,7 @@ from controller.ocpp.server import OcppServer
 from controller.store.documents import TinyDocumentStore
 from controller.store.outbox import SqliteOutbox
 from controller.store.tokens import SqliteTokenCache
+from controller.sync.authorization import RealtimeAuthorizer
 from controller.sync.downlink import Downlink
 from controller.sync.tokens import TokenSync
 from controller.sync.uplink import Uplink
@@ -111,6 +113,16 @@ class SiteController:
         self.downlink = Downlink(config.mqtt.topic_root, self._reject_downlink)
         self.token_sync = TokenSync(self.tokens, self._topics, self._enqueue)
         self.token_sync.register(self.downlink)
+        self.authorizer = RealtimeAuthorizer(
+            self.tokens,
+            SitePolicy(config.auth.accept_unknown_offline, config.auth.realtime_timeout),
+            self._topics,
+            config.site.location_id,
+            self.clock,
+            self._enqueue,
+            lambda: self.uplink.connected,
+        )
+        self.authorizer.register(self.downlink)
         self.uplink = Uplink(
             config.mqtt, self.outbox, self.clock, self.bus.publish, __version__, downlink=self.downlink
         )

@@ -141,6 +141,14 @@ class MeterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """[auth]: how roaming tokens are authorized where OCPI leaves the CPO a choice."""
+
+    realtime_timeout: float = 2.0
+    accept_unknown_offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration."""
 
@@ -151,6 +159,7 @@ class Config:
     chargers: tuple[ChargerSettings, ...]
     meters: tuple[MeterSettings, ...]
     log_level: str
+    auth: AuthSettings = AuthSettings()
 
     def evse_uids(self) -> list[str]:
         """Every configured OCPI EVSE uid, in configuration order."""
@@ -304,7 +313,11 @@ _METER: dict[str, _Field] = {
     "poll_interval": _Field((int, float), 1.0, _range(0.05, 3600)),
     "timeout": _Field((int, float), 0.5, _range(0.05, 10)),
 }
-_TOP = {"site", "ocpp", "api", "mqtt", "chargers", "meters", "logging"}
+_AUTH: dict[str, _Field] = {
+    "realtime_timeout": _Field((int, float), 2.0, _range(0.1, 30.0)),
+    "accept_unknown_offline": _Field(bool, False),
+}
+_TOP = {"site", "ocpp", "api", "mqtt", "chargers", "meters", "logging", "auth"}
 _LOGGING: dict[str, _Field] = {
     "level": _Field(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
 }
@@ -336,7 +349,7 @@ def _section(raw: Any, spec: Mapping[str, _Field], prefix: str, problems: list[P
             continue
         value = raw[key]
         # bool is an int subclass in Python, but `port = true` is a typo, not a port.
-        if isinstance(value, bool) or not isinstance(value, f.type):
+        if (isinstance(value, bool) and f.type is not bool) or not isinstance(value, f.type):
             problems.append(Problem(where, f"must be {_typename(f.type)}, got {type(value).__name__}"))
             continue
         if f.check is not None and (why := f.check(value)) is not None:
@@ -450,6 +463,7 @@ def validate(doc: Mapping[str, Any]) -> Config:
     ocpp = _section(doc.get("ocpp", {}), _OCPP, "ocpp", problems)
     api = _section(doc.get("api", {}), _API, "api", problems)
     logging = _section(doc.get("logging", {}), _LOGGING, "logging", problems)
+    auth = _section(doc.get("auth", {}), _AUTH, "auth", problems)
     mqtt = _mqtt(doc.get("mqtt", {}), site, problems)
 
     chargers: list[ChargerSettings] = []
@@ -508,4 +522,5 @@ def validate(doc: Mapping[str, Any]) -> Config:
         chargers=tuple(chargers),
         meters=tuple(meters),
         log_level=logging["level"],
+        auth=AuthSettings(float(auth["realtime_timeout"]), auth["accept_unknown_offline"]),
     )

@@ -79,3 +79,6 @@ class Topics:
 
     def token_resync(self) -> str:
         return f"{self.root}/tokens/resync"
+
+    def auth_requests(self) -> str:
+        return f"{self.root}/auth/requests"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class Whitelist(StrEnum):
@@ -224,3 +224,11 @@ def _unknown_offline(policy: SitePolicy) -> Decision:
             Outcome.ACCEPT, "unknown token, eMSP unreachable: site policy accepts unknown tokens offline"
         )
     return Decision(Outcome.REJECT, "unknown token and the eMSP cannot be asked (site policy: reject)")
+
+
+class Authorizer(Protocol):
+    """Answers "may this token charge here?" the OCPI way; the OCPP handlers' one question."""
+
+    async def authorize(self, uid: str, *, charger_id: str, evse_uid: str | None) -> Decision:
+        """Decide for a token as read by a charger, asking the eMSP in real time if the rules say so."""
+        ...

@@ -95,3 +95,22 @@ def token_resync_message(have_version: int, reason: str, topics: Topics) -> Outg
         data={"have_version": have_version, "reason": reason},
         lane=Lane.COMMAND,
     )
+
+
+def auth_request_message(
+    request_id: str, uid: str, token_type: str, evse_uid: str | None, location_id: str, topics: Topics
+) -> Outgoing:
+    """A real-time authorization request; the answer comes on auth/responses/{request_id}."""
+    return Outgoing(
+        topic=topics.auth_requests(),
+        stream="auth/requests",
+        type="auth_request",
+        data={
+            "request_id": request_id,
+            "token_uid": uid,
+            "token_type": token_type,
+            "location_id": location_id,
+            "evse_uid": evse_uid,
+        },
+        lane=Lane.COMMAND,
+    )

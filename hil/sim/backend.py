@@ -94,6 +94,8 @@ class BackendSimulator:
         self._cond = threading.Condition()
         self._messages: list[Received] = []
         self.contract = ContractChecker(self.root)  # schema violations, duplicates, seq gaps
+        # Plays the eMSP: token uid -> OCPI AuthorizationInfo to answer with, None = stay silent.
+        self.emsp: Callable[[str], dict[str, Any] | None] | None = None
         self._connected = threading.Event()
         self.connects = 0  # successful (re)connections, so tests can see an outage was noticed
         self._client = mqtt.Client(
@@ -192,6 +194,14 @@ class BackendSimulator:
             self._cond.notify_all()
         if self._on_received is not None:
             self._on_received(rec)
+        is_request = rec.topic == f"{self.root}/auth/requests" and isinstance(rec.payload, dict)
+        if self.emsp is not None and is_request:
+            request = rec.payload.get("data", {})
+            answer = self.emsp(str(request.get("token_uid")))
+            if answer is not None:
+                # On paho's thread: publish without waiting for the PUBACK (that would deadlock).
+                topic = f"{self.root}/auth/responses/{request.get('request_id')}"
+                client.publish(topic, json.dumps(answer).encode(), qos=1)
 
     # --- queries ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ _RULES: list[tuple[re.Pattern[str], str | None, str | None]] = [
     (re.compile(r"tokens/state"), "envelope.json", "token_state.json"),
     (re.compile(r"tokens/resync"), "envelope.json", "token_resync_request.json"),
     (re.compile(r"errors"), "envelope.json", "downlink_rejected.json"),
+    (re.compile(r"auth/requests"), "envelope.json", "auth_request.json"),
 ]
 # What the backend itself sends down; a subscriber to {root}/# sees it too, and it is not ours.
 _DOWN = re.compile(r"tokens/full/.+|tokens/delta|tariffs/.+|commands/[A-Z_]+|auth/responses/.+")

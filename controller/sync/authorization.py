@@ -1,0 +1,151 @@
+"""Token authorization: cache lookup, the core's OCPI rules, real-time asks over the uplink."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from controller.core.clock import Clock, rfc3339
+from controller.core.envelope import Outgoing, Topics, uuid7
+from controller.core.token_sync import TokenCache, pick
+from controller.core.tokens import BackendAnswer, Decision, Outcome, SitePolicy, Token, decide, decide_after
+from controller.core.uplink import auth_request_message
+from controller.sync.downlink import Downlink, Rejected
+
+log = logging.getLogger(__name__)
+
+AUDIT_SIZE = 1000
+_ANSWERS = {a.value for a in BackendAnswer} - {BackendAnswer.NO_ANSWER.value}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One decision as a technician reads it later: who, where, what and why."""
+
+    at: datetime
+    uid: str
+    charger_id: str
+    evse_uid: str | None
+    outcome: str
+    reason: str
+    token: str | None  # "CC*PARTY*UID" of the deciding token, if known
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready form for the API."""
+        return {
+            "at": rfc3339(self.at),
+            "uid": self.uid,
+            "charger_id": self.charger_id,
+            "evse_uid": self.evse_uid,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "token": self.token,
+        }
+
+
+def answer_of(payload: Any) -> BackendAnswer:
+    """An eMSP reply (OCPI AuthorizationInfo, or an OCPI 2004 'unknown token') as one answer."""
+    if not isinstance(payload, dict):
+        raise Rejected("authorization response: must be a JSON object")
+    if payload.get("status_code") == 2004:
+        return BackendAnswer.UNKNOWN
+    allowed = payload.get("allowed")
+    if allowed not in _ANSWERS:
+        raise Rejected(f"authorization response: allowed must be one of {sorted(_ANSWERS)}")
+    return BackendAnswer(allowed)
+
+
+class RealtimeAuthorizer:
+    """Implements the core's Authorizer port for the OCPP handlers."""
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        policy: SitePolicy,
+        topics: Topics,
+        location_id: str,
+        clock: Clock,
+        send: Callable[[Sequence[Outgoing]], object],
+        uplink_up: Callable[[], bool],
+    ) -> None:
+        self._cache = cache
+        self._policy = policy
+        self._topics = topics
+        self._location_id = location_id
+        self._clock = clock
+        self._send = send
+        self._uplink_up = uplink_up
+        self._waiting: dict[str, asyncio.Future[BackendAnswer]] = {}
+        self.audit: deque[AuditEntry] = deque(maxlen=AUDIT_SIZE)
+
+    def register(self, downlink: Downlink) -> None:
+        """Route auth/responses/{request_id} to the waiting request."""
+        downlink.route("auth/responses/+", r"auth/responses/([A-Za-z0-9._\-]{1,64})", self._on_response)
+
+    async def authorize(self, uid: str, *, charger_id: str, evse_uid: str | None) -> Decision:
+        """The decision for a presented token, recorded with its reason."""
+        token = pick(await asyncio.to_thread(self._cache.lookup, uid))
+        decision = decide(token, uplink_up=self._uplink_up(), policy=self._policy)
+        if decision.outcome is Outcome.ASK:
+            answer = await self._ask(uid, token, evse_uid)
+            decision = decide_after(token, answer, policy=self._policy)
+        self._record(uid, charger_id, evse_uid, decision)
+        return decision
+
+    def explain(self, uid: str, token: Token | None) -> dict[str, Any]:
+        """What siteedge would decide for uid right now, without asking anyone (for the UI/API)."""
+        first = decide(token, uplink_up=self._uplink_up(), policy=self._policy)
+        out: dict[str, Any] = {
+            "uid": uid,
+            "known": token is not None,
+            "decision": first.outcome.value,
+            "reason": first.reason,
+        }
+        if token is not None:
+            out["token"] = dict(token.raw)
+        if first.outcome is Outcome.ASK:
+            silent = decide_after(token, BackendAnswer.NO_ANSWER, policy=self._policy)
+            out["if_emsp_silent"] = {"decision": silent.outcome.value, "reason": silent.reason}
+        return out
+
+    async def _ask(self, uid: str, token: Token | None, evse_uid: str | None) -> BackendAnswer:
+        request_id = uuid7()
+        future: asyncio.Future[BackendAnswer] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        token_type = token.type if token is not None else "RFID"
+        self._send(
+            [auth_request_message(request_id, uid, token_type, evse_uid, self._location_id, self._topics)]
+        )
+        try:
+            return await asyncio.wait_for(future, self._policy.realtime_timeout_s)
+        except TimeoutError:
+            log.info(
+                "authorization %s: no answer from the eMSP within %.1f s",
+                request_id,
+                self._policy.realtime_timeout_s,
+            )
+            return BackendAnswer.NO_ANSWER
+        finally:
+            self._waiting.pop(request_id, None)
+
+    async def _on_response(self, match: re.Match[str], payload: Any) -> None:
+        answer = answer_of(payload)
+        future = self._waiting.get(match.group(1))
+        if future is None:
+            log.info("authorization response %s arrived after its timeout; ignored", match.group(1))
+            return
+        if not future.done():
+            future.set_result(answer)
+
+    def _record(self, uid: str, charger_id: str, evse_uid: str | None, d: Decision) -> None:
+        key = "*".join(d.token.key) if d.token is not None else None
+        self.audit.append(
+            AuditEntry(self._clock.now(), uid, charger_id, evse_uid, d.outcome.value, d.reason, key)
+        )
+        log.info("authorization %s at %s/%s: %s (%s)", uid, charger_id, evse_uid, d.outcome.value, d.reason)

@@ -1,0 +1,101 @@
+"""Roaming authorization over a real broker: the eMSP's answers, its silence, and outages."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from typing import Any
+
+import pytest
+
+from controller.app import SiteController
+from controller.core.config import validate
+from controller.core.tokens import Outcome
+from hil.broker import Broker
+from hil.sim.backend import BackendSimulator
+from hil.siteconfig import SiteSpec, render
+
+ROOT = "siteedge/v1/NL/SED/DEMO01"
+
+
+def tok(uid: str, whitelist: str, valid: bool = True) -> dict[str, Any]:
+    return {
+        "country_code": "DE",
+        "party_id": "ABC",
+        "uid": uid,
+        "type": "RFID",
+        "contract_id": f"C-{uid}",
+        "issuer": "ABC",
+        "valid": valid,
+        "whitelist": whitelist,
+        "last_updated": "2026-11-01T00:00:00Z",
+    }
+
+
+EMSP = {
+    "OFFLINE-OK": {"allowed": "BLOCKED"},  # ALLOWED_OFFLINE, but the eMSP says no while reachable
+    "NEVER-OK": {"allowed": "ALLOWED"},
+    "STRANGER": {"status_code": 2004},
+}
+
+
+@pytest.fixture
+async def site(site_spec: SiteSpec, broker: Broker) -> Any:
+    with BackendSimulator(broker.url, ROOT) as backend:
+        backend.emsp = EMSP.get  # answers what it knows, stays silent otherwise
+        text = render(site_spec) + "\n[auth]\nrealtime_timeout = 0.5\n"
+        ctl = SiteController(validate(tomllib.loads(text)))
+        await ctl.start()
+        try:
+            tokens = [
+                tok("ALWAYS-1", "ALWAYS"),
+                tok("OFFLINE-OK", "ALLOWED_OFFLINE"),
+                tok("OFFLINE-SILENT", "ALLOWED_OFFLINE"),
+                tok("NEVER-OK", "NEVER"),
+                tok("NEVER-SILENT", "NEVER"),
+            ]
+            backend.publish("tokens/full/s1/0", {"total": 1, "version": 1, "tokens": tokens})
+            await backend.wait_for_async(
+                lambda m: m.topic == f"{ROOT}/tokens/state" and m.payload["data"]["version"] == 1
+            )
+            yield ctl, backend
+        finally:
+            await ctl.stop()
+        assert backend.contract.violations == []
+
+
+async def outcome(ctl: SiteController, uid: str) -> tuple[Outcome, str]:
+    d = await ctl.authorizer.authorize(uid, charger_id="CP-1", evse_uid="CP-1-1")
+    return d.outcome, d.reason
+
+
+async def test_online_the_emsp_decides_and_its_silence_falls_back_by_whitelist(site: Any) -> None:
+    ctl, backend = site
+    assert (await outcome(ctl, "always-1"))[0] is Outcome.ACCEPT  # case-insensitive uid, never asked
+    assert await outcome(ctl, "OFFLINE-OK") == (Outcome.REJECT, "eMSP answered BLOCKED")
+    assert (await outcome(ctl, "NEVER-OK"))[0] is Outcome.ACCEPT
+    assert await outcome(ctl, "STRANGER") == (Outcome.REJECT, "eMSP answered UNKNOWN")
+    silent_ok, why = await outcome(ctl, "OFFLINE-SILENT")
+    assert silent_ok is Outcome.ACCEPT and "did not answer" in why
+    assert (await outcome(ctl, "NEVER-SILENT"))[0] is Outcome.REJECT
+    asked = {m.payload["data"]["token_uid"] for m in backend.messages("auth/requests")}
+    assert asked == {"OFFLINE-OK", "NEVER-OK", "STRANGER", "OFFLINE-SILENT", "NEVER-SILENT"}  # not ALWAYS
+    audit = [e.as_json() for e in ctl.authorizer.audit]
+    assert [a["uid"] for a in audit][:2] == ["always-1", "OFFLINE-OK"]
+    assert audit[1]["reason"] == "eMSP answered BLOCKED" and audit[1]["token"] == "DE*ABC*OFFLINE-OK"
+
+
+async def test_uplink_down_decides_locally_without_asking(site: Any, broker: Broker) -> None:
+    ctl, _ = site
+    broker.kill()
+    for _ in range(500):
+        if not ctl.uplink.connected:
+            break
+        await asyncio.sleep(0.01)
+    assert (await outcome(ctl, "OFFLINE-OK"))[0] is Outcome.ACCEPT  # eMSP unreachable: OCPI says accept
+    assert (await outcome(ctl, "NEVER-OK"))[0] is Outcome.REJECT
+    assert (await outcome(ctl, "STRANGER"))[0] is Outcome.REJECT  # unknown offline: site policy
+    assert (await outcome(ctl, "ALWAYS-1"))[0] is Outcome.ACCEPT
+    explained = ctl.authorizer.explain("NEVER-OK", ctl.tokens.lookup("NEVER-OK")[0])
+    assert explained["decision"] == "REJECT" and "NEVER" in explained["reason"]
+    broker.start()
