@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -184,6 +185,16 @@ class Broker:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP the broker: connections stay open but nothing is read or acknowledged."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT a frozen broker."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
 
     def restart(self) -> Broker:
         """Stop and start again on the same port."""
