@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from hil.bench import outbox_bench, status_latency
+from hil.bench import outbox_bench, status_latency, uplink_drain
 
 
 def main() -> int:
@@ -12,7 +12,9 @@ def main() -> int:
     print("== outbox", flush=True)
     outbox_bench.main([])
     print("== status latency and outage recovery", flush=True)
-    return status_latency.main([])
+    status_latency.main([])
+    print("== uplink backlog drain", flush=True)
+    return uplink_drain.main([])
 
 
 if __name__ == "__main__":
