@@ -26,10 +26,15 @@ from controller.core.events import (
     EventBus,
     EvseStatusPublished,
     MeterFailed,
+    MeterHealth,
     MeterRead,
     TelemetryReady,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
     UplinkChanged,
 )
+from controller.core.registry import ChargerApproved, ChargerRegistry
 from controller.core.site import Site
 from controller.core.tokens import SitePolicy
 from controller.core.uplink import (
@@ -38,9 +43,12 @@ from controller.core.uplink import (
     status_messages,
     telemetry_message,
 )
+from controller.ocpp.commands import CommandService
 from controller.ocpp.context import OcppContext
 from controller.ocpp.server import OcppServer
 from controller.store.documents import TinyDocumentStore
+from controller.store.journal import SqliteJournal
+from controller.store.msglog import SqliteMessageLog
 from controller.store.outbox import SqliteOutbox
 from controller.store.tokens import SqliteTokenCache
 from controller.sync.authorization import RealtimeAuthorizer
@@ -48,7 +56,7 @@ from controller.sync.downlink import Downlink
 from controller.sync.tokens import TokenSync
 from controller.sync.uplink import Uplink
 from drivers.library import available as device_models
-from drivers.meter import MeterPoller
+from drivers.service import ModbusService
 from local_api import LiveHub, LocalApiServer, create_app
 
 log = logging.getLogger(__name__)
@@ -60,7 +68,12 @@ INPUT_EVENTS = (
     ConnectorStatusChanged,
     MeterRead,
     MeterFailed,
+    MeterHealth,
     UplinkChanged,
+    TransactionStarted,
+    TransactionUpdated,
+    TransactionEnded,
+    ChargerApproved,
 )
 
 
@@ -127,11 +140,29 @@ class SiteController:
             config.mqtt, self.outbox, self.clock, self.bus.publish, __version__, downlink=self.downlink
         )
         self.uplink.on_connected(self.token_sync.announce)
-        self.ocpp = OcppServer(OcppContext(config, self.clock, self.bus.publish))
-        self.meters = [MeterPoller(m, self.clock, self.bus.publish) for m in config.meters]
+        # Transactions running when the controller last stopped are known before chargers return.
+        self.journal = SqliteJournal(data_dir / "journal.sqlite3")
+        self.site.resume_transactions(self.journal.open_transactions())
+        # Commissioning state (TinyDB, small and human-readable) and the OCPP frame log (SQLite).
+        self.registry_docs = TinyDocumentStore(str(data_dir / "registry.json"))
+        self.registry = ChargerRegistry(self.registry_docs, config, self.clock, self.bus.publish)
+        self.message_log = SqliteMessageLog(data_dir / "ocpp_messages.sqlite3")
+        ocpp_ctx = OcppContext(
+            config,
+            self.clock,
+            self.bus.publish,
+            journal=self.journal,
+            registry=self.registry,
+            message_log=self.message_log,
+        )
+        self.commands = CommandService(ocpp_ctx.sessions, config)
+        self.ocpp = OcppServer(ocpp_ctx)
+        # One bus (and scheduler) per distinct transport: meters sharing an RS-485 line share it.
+        self.modbus = ModbusService(config.meters, self.clock, self.bus.publish)
         self._api: LocalApiServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire()
+        self.registry.announce()  # approved chargers not in the config get their EVSEs adopted
 
     def _wire(self) -> None:
         for event_type in INPUT_EVENTS:
@@ -187,6 +218,11 @@ class SiteController:
         return self.ocpp.port
 
     @property
+    def ocpp_tls_port(self) -> int | None:
+        """The bound wss:// OCPP port, None without [ocpp] tls_cert."""
+        return self.ocpp.tls_port
+
+    @property
     def api_port(self) -> int:
         """The bound web API port."""
         assert self._api is not None and self._api.servers
@@ -197,9 +233,17 @@ class SiteController:
         await self.uplink.start()
         await asyncio.to_thread(self._publish_location)
         await self.ocpp.start()
-        for poller in self.meters:
-            self._spawn(poller.run(), f"meter-{poller.meter_id}")
-        app = create_app(self.site, self.hub, __version__)
+        self._spawn(self.modbus.run(), "meter-buses")
+        app = create_app(
+            self.site,
+            self.hub,
+            __version__,
+            commands=self.commands,
+            transactions=self.journal,
+            modbus=self.modbus,
+            chargers=self.registry,
+            messages=self.message_log,
+        )
         cfg = uvicorn.Config(
             app,
             host=self.config.api.host,
@@ -237,7 +281,10 @@ class SiteController:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.uplink.stop()
         await asyncio.to_thread(self.outbox.close)
+        await asyncio.to_thread(self.journal.close)  # after the OCPP server: no handler commits any more
         await asyncio.to_thread(self.tokens.close)
+        await asyncio.to_thread(self.message_log.close)
+        await asyncio.to_thread(self.registry_docs.close)
         log.info("siteedge stopped; %d message(s) kept for the next start", self.outbox_backlog_hint)
 
     @property

@@ -21,13 +21,16 @@ class ReadBlock:
 def plan_reads(model: DeviceModel, rates: frozenset[str], max_gap: int = 16) -> tuple[ReadBlock, ...]:
     """Coalesce registers of the given rate classes; gaps are read only if the model allows it."""
     blocks: list[ReadBlock] = []
-    regs = sorted((r for r in model.registers if r.rate in rates), key=lambda r: (r.function, r.address))
+    wanted = {r.name for r in model.registers if r.rate in rates and r.readable}
+    # A SunSpec value is useless without its scale factor: read the factor along, whatever its rate.
+    wanted |= {r.scale_register for r in model.registers if r.name in wanted and r.scale_register}
+    regs = sorted((r for r in model.registers if r.name in wanted), key=lambda r: (r.function, r.address))
     gap_limit = max_gap if model.read_gaps else 0
     current: list[Register] = []
     for reg in regs:
         if current:
-            first, last = current[0], current[-1]
-            end = last.address + last.count
+            first = current[0]
+            end = max(r.address + r.count for r in current)  # bit fields may share a word
             fits = (
                 reg.function == first.function
                 and reg.address - end <= gap_limit

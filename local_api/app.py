@@ -12,8 +12,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controller.core.ports import (
+    ChargerAdmin,
+    ChargerCommands,
+    MessageLog,
+    ModbusControl,
+    TransactionJournal,
+)
 from local_api.live import LiveHub, LiveHubFull
 from local_api.ports import SiteView
+from local_api.routes_chargers import chargers_router
+from local_api.routes_commands import commands_router
+from local_api.routes_modbus import modbus_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -69,7 +79,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def create_app(view: SiteView, hub: LiveHub, version: str) -> FastAPI:
+def create_app(
+    view: SiteView,
+    hub: LiveHub,
+    version: str,
+    *,
+    commands: ChargerCommands | None = None,
+    transactions: TransactionJournal | None = None,
+    modbus: ModbusControl | None = None,
+    chargers: ChargerAdmin | None = None,
+    messages: MessageLog | None = None,
+) -> FastAPI:
     """Build the local API for one site view; the caller notifies and closes the hub."""
     # No /docs or /redoc: they load Swagger UI from a CDN, which an offline site cannot reach.
     app = FastAPI(
@@ -109,6 +129,12 @@ def create_app(view: SiteView, hub: LiveHub, version: str) -> FastAPI:
         """The technicians' web page."""
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
+    if commands is not None or transactions is not None:
+        app.include_router(commands_router(commands, transactions))
+    if modbus is not None:
+        app.include_router(modbus_router(modbus))
+    if chargers is not None or messages is not None:
+        app.include_router(chargers_router(chargers, messages))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(_Headers)
     return app

@@ -54,6 +54,13 @@ class OcppSettings:
     port: int
     heartbeat_interval: int
     unknown_chargers: str
+    max_frame_bytes: int = 65536
+    ping_interval: float = 30.0
+    ping_timeout: float = 25.0
+    tls_port: int = 9443
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +117,14 @@ class ChargerSettings:
     id: str
     password: str | None = field(repr=False)
     evses: tuple[EvseSettings, ...]
+    security_profile: int = 0  # OCPP security profile 0-3 (1: Basic, 2: TLS + Basic, 3: mutual TLS)
 
 
 @dataclass(frozen=True, slots=True)
 class TransportSettings:
     """A parsed Modbus transport URL."""
 
-    kind: str  # "tcp" or "rtu"
+    kind: str  # "tcp", "rtu" (serial port) or "rtutcp" (RTU frames through a serial gateway)
     host: str | None
     port: int | None
     device: str | None
@@ -138,6 +146,7 @@ class MeterSettings:
     role: str
     poll_interval: float
     timeout: float
+    slow_interval: float = 10.0  # energy counters ("slow" registers); never faster than poll_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +268,13 @@ _OCPP: dict[str, _Field] = {
     "port": _Field(int, 9000, _PORT),
     "heartbeat_interval": _Field(int, 300, _range(10, 86400)),
     "unknown_chargers": _Field(str, "pending", _one_of("pending", "rejected")),
+    "max_frame_bytes": _Field(int, 65536, _range(1024, 16 * 1024 * 1024)),
+    "ping_interval": _Field((int, float), 30.0, _range(1, 3600)),
+    "ping_timeout": _Field((int, float), 25.0, _range(1, 3600)),
+    "tls_port": _Field(int, 9443, _PORT),
+    "tls_cert": _Field(str, None),
+    "tls_key": _Field(str, None),
+    "tls_ca": _Field(str, None),
 }
 _API: dict[str, _Field] = {
     "host": _Field(str, "0.0.0.0"),
@@ -285,6 +301,7 @@ _CHARGER: dict[str, _Field] = {
     "id": _Field(str, check=_pattern(r"[A-Za-z0-9*\-_=:+|@.]{1,48}", "an OCPP identity (1-48 chars)")),
     "password": _Field(str, None, _pattern(r".{16,40}", "16 to 40 characters (OCPP AuthorizationKey)")),
     "evses": _Field(list),
+    "security_profile": _Field(int, None, _range(0, 3)),
 }
 _EVSE: dict[str, _Field] = {
     "ocpp_evse": _Field(int, check=_range(1, 99)),
@@ -312,6 +329,7 @@ _METER: dict[str, _Field] = {
     ),
     "poll_interval": _Field((int, float), 1.0, _range(0.05, 3600)),
     "timeout": _Field((int, float), 0.5, _range(0.05, 10)),
+    "slow_interval": _Field((int, float), 10.0, _range(0.05, 3600)),
 }
 _AUTH: dict[str, _Field] = {
     "realtime_timeout": _Field((int, float), 2.0, _range(0.1, 30.0)),
@@ -360,7 +378,7 @@ def _section(raw: Any, spec: Mapping[str, _Field], prefix: str, problems: list[P
 
 
 def parse_transport(url: str) -> TransportSettings:
-    """Parse tcp://host:port or rtu:///dev/ttyX?baud=9600&parity=N&stopbits=1; ValueError if bad."""
+    """Parse tcp://host:port, rtu:///dev/ttyX?baud=9600&parity=N&stopbits=1 or rtutcp://host:port."""
     parts = urlsplit(url)
     if parts.scheme == "tcp":
         if not parts.hostname:
@@ -382,7 +400,31 @@ def parse_transport(url: str) -> TransportSettings:
         if parity not in ("N", "E", "O") or stopbits not in (1, 2) or bytesize not in (7, 8):
             raise ValueError("parity must be N/E/O, stopbits 1/2, bytesize 7/8")
         return TransportSettings("rtu", None, None, parts.path, baud, parity, stopbits, bytesize)
-    raise ValueError(f"scheme must be tcp:// or rtu://, got {parts.scheme or 'none'}://")
+    if parts.scheme == "rtutcp":
+        # RTU frames through a serial gateway; the serial options describe the gateway's line,
+        # which sets the timing (gaps, wire time) the bus scheduler plans with.
+        if not parts.hostname:
+            raise ValueError("rtutcp transport needs a host: rtutcp://host:port?baud=9600")
+        line = _serial_options(parts.query, "rtutcp")
+        return TransportSettings("rtutcp", parts.hostname, parts.port or 502, None, *line)
+    raise ValueError(f"scheme must be tcp://, rtu:// or rtutcp://, got {parts.scheme or 'none'}://")
+
+
+def _serial_options(query_text: str, scheme: str) -> tuple[int, str, int, int]:
+    """(baud, parity, stopbits, bytesize) from a transport URL query; ValueError if bad."""
+    query = {k: v[-1] for k, v in parse_qs(query_text).items()}
+    unknown = set(query) - {"baud", "parity", "stopbits", "bytesize"}
+    if unknown:
+        raise ValueError(f"unknown {scheme} option(s): {', '.join(sorted(unknown))}")
+    baud = int(query.get("baud", "9600"))
+    parity = query.get("parity", "N").upper()
+    stopbits = int(query.get("stopbits", "1"))
+    bytesize = int(query.get("bytesize", "8"))
+    if baud not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
+        raise ValueError(f"unsupported baud rate {baud}")
+    if parity not in ("N", "E", "O") or stopbits not in (1, 2) or bytesize not in (7, 8):
+        raise ValueError("parity must be N/E/O, stopbits 1/2, bytesize 7/8")
+    return baud, parity, stopbits, bytesize
 
 
 def _evses(raw: Any, prefix: str, problems: list[Problem]) -> tuple[EvseSettings, ...]:
@@ -453,6 +495,26 @@ def _array(raw: Any, key: str, problems: list[Problem]) -> list[Any]:
     return raw
 
 
+def _security_profile(
+    charger: Mapping[str, Any], ocpp: Mapping[str, Any], prefix: str, problems: list[Problem]
+) -> int:
+    """The charger's security profile (default: 1 with a password, else 0) and its prerequisites."""
+    profile: int = charger["security_profile"]
+    if profile is None:
+        return 1 if charger["password"] else 0
+    if profile in (1, 2) and not charger["password"]:
+        problems.append(Problem(f"{prefix}.password", f"security profile {profile} needs a password"))
+    if profile == 0 and charger["password"]:
+        problems.append(Problem(f"{prefix}.security_profile", "profile 0 takes no password (use 1)"))
+    if profile >= 2 and not (ocpp.get("tls_cert") and ocpp.get("tls_key")):
+        problems.append(
+            Problem(f"{prefix}.security_profile", f"profile {profile} needs ocpp.tls_cert and ocpp.tls_key")
+        )
+    if profile == 3 and not ocpp.get("tls_ca"):
+        problems.append(Problem(f"{prefix}.security_profile", "profile 3 needs ocpp.tls_ca (the client CA)"))
+    return profile
+
+
 def validate(doc: Mapping[str, Any]) -> Config:
     """Turn a parsed TOML document into a Config, or raise ConfigError listing every problem."""
     problems: list[Problem] = []
@@ -461,6 +523,8 @@ def validate(doc: Mapping[str, Any]) -> Config:
             problems.append(Problem(key, f"unknown section (allowed: {', '.join(sorted(_TOP))})"))
     site = _section(doc.get("site", {}), _SITE, "site", problems)
     ocpp = _section(doc.get("ocpp", {}), _OCPP, "ocpp", problems)
+    if (ocpp.get("tls_cert") is None) != (ocpp.get("tls_key") is None):
+        problems.append(Problem("ocpp.tls_cert", "tls_cert and tls_key go together"))
     api = _section(doc.get("api", {}), _API, "api", problems)
     logging = _section(doc.get("logging", {}), _LOGGING, "logging", problems)
     auth = _section(doc.get("auth", {}), _AUTH, "auth", problems)
@@ -483,7 +547,10 @@ def validate(doc: Mapping[str, Any]) -> Config:
             problems.append(Problem(f"chargers[{i}].evses", "ocpp_evse numbers must be unique per charger"))
         if any(c.id == v["id"] for c in chargers):
             problems.append(Problem(f"chargers[{i}].id", f"duplicate charger id {v['id']!r}"))
-        chargers.append(ChargerSettings(id=v["id"], password=v["password"], evses=evses))
+        profile = _security_profile(v, ocpp, f"chargers[{i}]", problems)
+        chargers.append(
+            ChargerSettings(id=v["id"], password=v["password"], evses=evses, security_profile=profile)
+        )
 
     meters: list[MeterSettings] = []
     for i, raw in enumerate(_array(doc.get("meters"), "meters", problems)):
@@ -509,6 +576,7 @@ def validate(doc: Mapping[str, Any]) -> Config:
                 role=v["role"],
                 poll_interval=float(v["poll_interval"]),
                 timeout=float(v["timeout"]),
+                slow_interval=max(float(v["slow_interval"]), float(v["poll_interval"])),
             )
         )
 

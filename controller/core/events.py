@@ -62,6 +62,23 @@ class MeterRead:
     meter_id: str
     at: datetime
     values: Mapping[str, float | None]
+    # Why a value is None (sentinel, rejected counter jump, ...), by value name.
+    problems: Mapping[str, str] = field(default_factory=dict)
+    # Seconds a value was read before `at` (slow-rate values carried over from an earlier poll).
+    value_ages: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterHealth:
+    """A Modbus device's health after a poll: ok/degraded/offline, error counts, last error."""
+
+    meter_id: str
+    at: datetime
+    state: str  # unknown | ok | degraded | offline
+    counts: Mapping[str, int]  # polls, requests, timeouts, crc_errors, exceptions, bad_replies, ...
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_good_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +98,120 @@ class UplinkChanged:
     backlog: int
     at: datetime
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    """One sampled value as a charger reported it, the same for OCPP 1.6 and 2.0.1."""
+
+    at: datetime
+    measurand: str  # OCPP measurand, default Energy.Active.Import.Register
+    value: float | None  # None when not numeric (a 1.6 SignedData block)
+    unit: str  # as reported: Wh, kWh, W, kW, A, V, Percent, ...
+    multiplier: int = 0  # 2.0.1 unitOfMeasure.multiplier: value x 10^multiplier
+    phase: str | None = None
+    context: str | None = None
+    location: str | None = None
+    signed: Mapping[str, Any] | None = None  # signed data as received (format unresolved, see STANDARDS)
+
+    def si(self) -> float | None:
+        """The value in Wh, W, varh, var or the reported unit otherwise; None if not numeric."""
+        if self.value is None:
+            return None
+        scale = 10.0**self.multiplier
+        if self.unit in ("kWh", "kW", "kvarh", "kvar", "kVA", "kVAh"):
+            scale *= 1000.0
+        return self.value * scale
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStarted:
+    """A charging transaction began (or siteedge first heard of it), either protocol version."""
+
+    key: str  # siteedge-wide: "{charger_id}/{ocpp transaction id}"
+    charger_id: str
+    ocpp_version: str
+    ocpp_evse: int | None  # 1.6: connectorId; 2.0.1: evseId
+    connector_id: int | None
+    ocpp_transaction_id: str
+    id_tag: str | None
+    started_at: datetime
+    meter_start_wh: float | None
+    offline: bool = False
+    remote_start_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionUpdated:
+    """A running transaction reported meter samples or a charging state."""
+
+    key: str
+    charger_id: str
+    ocpp_version: str
+    ocpp_evse: int | None
+    connector_id: int | None
+    ocpp_transaction_id: str
+    id_tag: str | None
+    started_at: datetime | None
+    at: datetime
+    energy_wh: float | None  # delivered so far (register - meter start), None if unknown
+    power_w: float | None
+    charging_state: str | None
+    samples: tuple[MeterSample, ...] = ()
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEnded:
+    """A transaction stopped; the facts a session record and a CDR need."""
+
+    key: str
+    charger_id: str
+    ocpp_version: str
+    ocpp_evse: int | None
+    connector_id: int | None
+    ocpp_transaction_id: str
+    id_tag: str | None
+    started_at: datetime | None  # None if siteedge never heard the start
+    stopped_at: datetime
+    meter_start_wh: float | None
+    meter_stop_wh: float | None
+    energy_wh: float | None
+    stop_reason: str
+    samples: tuple[MeterSample, ...] = ()
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeterValuesReported:
+    """A charger sent meter samples outside any transaction."""
+
+    charger_id: str
+    ocpp_version: str
+    ocpp_evse: int
+    at: datetime
+    samples: tuple[MeterSample, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionAnomaly:
+    """Something about a transaction message was off (seqNo gap, unknown or stopped transaction)."""
+
+    key: str | None
+    charger_id: str
+    detail: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerReported:
+    """A charger notification without site-state effect (firmware, diagnostics, log, security, ...)."""
+
+    charger_id: str
+    ocpp_version: str
+    message: str  # the OCPP action, e.g. SecurityEventNotification
+    at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 # --- outputs: what the core decided the world must hear ------------------------------------

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from controller.core.envelope import Outgoing
+from controller.core.msglog import OcppFrame
+from controller.core.transactions import Decision, TransactionFact, TransactionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,4 +80,168 @@ class DocumentStore(Protocol):
 
     def close(self) -> None:
         """Release the file."""
+        ...
+
+
+class MessageLog(Protocol):
+    """Bounded, persisted per-charger OCPP frame log for diagnostics (not a durable record)."""
+
+    def record(self, frame: OcppFrame) -> None:
+        """Queue a redacted frame for writing; never blocks the caller on disk."""
+        ...
+
+    def recent(self, charger_id: str, limit: int, action: str | None = None) -> list[OcppFrame]:
+        """The charger's newest frames, newest first; blocking (call it off the loop)."""
+        ...
+
+    def close(self) -> None:
+        """Write what is queued and close."""
+        ...
+
+
+class ChargerAdmin(Protocol):
+    """The charger registry as the web API sees it: list, approve, reject."""
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every known charger with its registration state and last boot data, JSON-ready."""
+        ...
+
+    def approve(self, charger_id: str) -> bool:
+        """Approve a charger (its next boot is Accepted); False if the registry never saw it."""
+        ...
+
+    def reject(self, charger_id: str) -> bool:
+        """Reject a charger (its next boot is Rejected); False if the registry never saw it."""
+        ...
+
+
+class ModbusBusy(Exception):
+    """A commissioning request was refused because the bus (or the scan budget) is busy."""
+
+
+class ModbusControl(Protocol):
+    """The Modbus side as the web API sees it: device health and commissioning helpers."""
+
+    def devices(self) -> dict[str, Any]:
+        """Every bus and device with health counters, timing and read plan, JSON-ready."""
+        ...
+
+    async def start_scan(self, transport: str, first: int, last: int, timeout_s: float) -> dict[str, Any]:
+        """Start scanning unit ids on a bus; the job as JSON (ValueError: bad input, ModbusBusy)."""
+        ...
+
+    def scan(self, scan_id: str) -> dict[str, Any] | None:
+        """A scan job's progress and findings, None if unknown."""
+        ...
+
+    async def wait_scan(self, scan_id: str) -> dict[str, Any] | None:
+        """The scan job once finished, None if unknown."""
+        ...
+
+    async def test_read(self, transport: str, unit: int, model: str, timeout_s: float) -> dict[str, Any]:
+        """A device read with a chosen model: decoded values, plausibility hints (ValueError: bad input)."""
+        ...
+
+
+class TransactionJournal(Protocol):
+    """Durable transaction journal: a fact is on disk before its future resolves."""
+
+    def record(self, fact: TransactionFact) -> Future[Decision]:
+        """Decide and commit one fact; the future resolves with the decision after the commit."""
+        ...
+
+    def open_transactions(self) -> list[TransactionRecord]:
+        """Every transaction not ended (to resume them after a restart); blocking read."""
+        ...
+
+    def transactions(self, charger_id: str | None = None, limit: int = 100) -> list[TransactionRecord]:
+        """Transactions, newest first, of one charger or all; blocking read."""
+        ...
+
+    def get(self, key: str) -> TransactionRecord | None:
+        """One transaction by its siteedge key; blocking read."""
+        ...
+
+    def close(self) -> None:
+        """Commit what is queued and close; later records fail."""
+        ...
+
+
+class CommandStatus(StrEnum):
+    """The outcome of a command to a charger, the same for every protocol version."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    NOT_SUPPORTED = "not_supported"
+    TIMEOUT = "timeout"
+    OFFLINE = "offline"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """A command's typed result: status, the charger's reply (OCPP camelCase) and why, if it failed."""
+
+    status: CommandStatus
+    command: str
+    charger_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    ocpp_status: str | None = None  # the reply's own status word (Accepted, Scheduled, Unlocked, ...)
+    error: str | None = None  # InvalidParams, UnknownCommand, UnknownEvse, or the CALLERROR code
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready form for the API and the uplink."""
+        return {
+            "status": self.status.value,
+            "command": self.command,
+            "charger_id": self.charger_id,
+            "payload": self.payload,
+            "ocpp_status": self.ocpp_status,
+            "error": self.error,
+            "detail": self.detail,
+        }
+
+
+class ChargerCommands(Protocol):
+    """CSMS -> charger calls; the uplink, the API and load management never branch on the version."""
+
+    def commands(self, charger_id: str) -> list[str]:
+        """The OCPP actions this charger's protocol version offers (empty while it is offline)."""
+        ...
+
+    async def call(
+        self, charger_id: str, command: str, params: dict[str, Any], timeout_s: float | None = None
+    ) -> CommandResult:
+        """Send one OCPP action (params in OCPP camelCase) and wait for its typed result."""
+        ...
+
+    async def remote_start(self, evse_uid: str, id_tag: str, timeout_s: float | None = None) -> CommandResult:
+        """Start a transaction on an EVSE for an id tag."""
+        ...
+
+    async def remote_stop(self, transaction_key: str, timeout_s: float | None = None) -> CommandResult:
+        """Stop a transaction by its siteedge key."""
+        ...
+
+    async def reset(
+        self, charger_id: str, hard: bool = False, timeout_s: float | None = None
+    ) -> CommandResult:
+        """Reboot a charger: hard (1.6 Hard / 2.0.1 Immediate) or when idle (Soft / OnIdle)."""
+        ...
+
+    async def unlock(self, evse_uid: str, timeout_s: float | None = None) -> CommandResult:
+        """Unlock an EVSE's connector."""
+        ...
+
+    async def change_availability(
+        self, charger_id: str, evse_uid: str | None, operative: bool, timeout_s: float | None = None
+    ) -> CommandResult:
+        """Make one EVSE (or the whole charger, evse_uid None) operative or inoperative."""
+        ...
+
+    async def trigger_status(
+        self, charger_id: str, evse_uid: str | None = None, timeout_s: float | None = None
+    ) -> CommandResult:
+        """Ask for fresh StatusNotifications (one EVSE or all)."""
         ...

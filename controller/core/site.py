@@ -16,11 +16,17 @@ from controller.core.events import (
     ConnectorStatusChanged,
     EvseStatusPublished,
     MeterFailed,
+    MeterHealth,
     MeterRead,
     TelemetryReady,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
     UplinkChanged,
 )
+from controller.core.registry import ChargerApproved
 from controller.core.status import EvseStatus, combine, ocpi_status
+from controller.core.transactions import TransactionRecord
 
 Emit = Callable[[object], None]
 
@@ -36,6 +42,28 @@ class EvseState:
     last_updated: datetime | None = None
     connectors: dict[int, EvseStatus] = field(default_factory=dict)
     ocpp: dict[str, Any] = field(default_factory=dict)
+    transaction: TransactionView | None = None
+
+
+@dataclass(slots=True)
+class TransactionView:
+    """The running transaction of an EVSE, as health() shows it."""
+
+    key: str
+    id_tag: str | None
+    started: datetime | None
+    energy_wh: float | None = None
+    power_w: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready form for health()."""
+        return {
+            "id": self.key,
+            "id_tag": self.id_tag,
+            "started": rfc3339(self.started) if self.started else None,
+            "energy_wh": self.energy_wh,
+            "power_w": self.power_w,
+        }
 
 
 @dataclass(slots=True)
@@ -50,6 +78,7 @@ class ChargerState:
     model: str | None = None
     firmware: str | None = None
     last_seen: datetime | None = None
+    approved: bool = False  # approved in the registry though not configured: EVSEs are adopted
 
 
 @dataclass(slots=True)
@@ -64,6 +93,9 @@ class MeterState:
     read_mono: float | None = None
     last_error: str | None = None
     last_published_mono: float | None = None
+    problems: dict[str, str] = field(default_factory=dict)  # why a value is missing or rejected
+    value_ages: dict[str, float] = field(default_factory=dict)  # older-than-the-reading values
+    device: MeterHealth | None = None  # the Modbus driver's health report
 
 
 @dataclass(slots=True)
@@ -124,20 +156,68 @@ class Site:
                 ch.last_seen = event.at
             case ConnectorStatusChanged():
                 self._on_status(event)
+            case ChargerApproved():
+                self._charger(event.charger_id).approved = True
             case MeterRead():
                 self._on_meter(event)
+            case MeterHealth():
+                if (hm := self.meters.get(event.meter_id)) is not None:
+                    hm.device = event
             case MeterFailed():
                 m = self.meters.get(event.meter_id)
                 if m is not None:
                     m.values, m.read_at, m.read_mono, m.last_error = {}, None, None, event.reason
+            case TransactionStarted() | TransactionUpdated() | TransactionEnded():
+                self._on_transaction(event)
             case UplinkChanged():
                 if event.connected != self.uplink.connected:
                     self.uplink.since = event.at
                 self.uplink.connected, self.uplink.backlog = event.connected, event.backlog
                 self.uplink.detail = event.detail
 
+    def resume_transactions(self, records: list[TransactionRecord]) -> None:
+        """Know the transactions that were running when the controller last stopped."""
+        for rec in records:
+            evse = self._evse_at(rec.charger_id, rec.ocpp_evse)
+            if evse is not None and not rec.ended:
+                evse.transaction = TransactionView(
+                    rec.key, rec.id_tag, rec.started_at, rec.energy_wh, rec.power_w
+                )
+
+    def _evse_at(self, charger_id: str, ocpp_evse: int | None) -> EvseState | None:
+        uid = None if ocpp_evse is None else self._evse_by_ocpp.get((charger_id, ocpp_evse))
+        return None if uid is None else self.evses[uid]
+
+    def _on_transaction(self, ev: TransactionStarted | TransactionUpdated | TransactionEnded) -> None:
+        evse = self._evse_at(ev.charger_id, ev.ocpp_evse)
+        if evse is None:
+            return  # not a configured EVSE (or a 1.6 message that names none): nothing to show
+        match ev:
+            case TransactionStarted():
+                evse.transaction = TransactionView(ev.key, ev.id_tag, ev.started_at, 0.0, None)
+            case TransactionUpdated():
+                view = evse.transaction
+                if view is None or view.key != ev.key:
+                    view = evse.transaction = TransactionView(ev.key, ev.id_tag, ev.started_at)
+                view.energy_wh, view.power_w = ev.energy_wh, ev.power_w
+            case TransactionEnded():
+                if evse.transaction is not None and evse.transaction.key == ev.key:
+                    evse.transaction = None
+
     def _charger(self, charger_id: str) -> ChargerState:
         return self.chargers.setdefault(charger_id, ChargerState(charger_id, configured=False))
+
+    def _adopt(self, charger_id: str, ocpp_evse: int) -> str | None:
+        """An approved, unconfigured charger's EVSE n becomes evse_uid "{id}-{n}" when first reported."""
+        ch = self.chargers.get(charger_id)
+        if ch is None or ch.configured or not ch.approved:
+            return None
+        uid = f"{charger_id}-{ocpp_evse}"
+        if uid in self.evses or len(uid) > 36:
+            return None  # taken by a configured EVSE, or too long for an OCPI uid: configure it
+        self.evses[uid] = EvseState(uid, charger_id, ocpp_evse)
+        self._evse_by_ocpp[(charger_id, ocpp_evse)] = uid
+        return uid
 
     def _evses_of(self, charger_id: str) -> list[EvseState]:
         return [e for e in self.evses.values() if e.charger_id == charger_id]
@@ -152,7 +232,9 @@ class Site:
                 for evse in self._evses_of(ev.charger_id):
                     self._set_status(evse, mapped, ev.at, dict(ev.raw))
             return
-        uid = self._evse_by_ocpp.get((ev.charger_id, ev.ocpp_evse))
+        uid = self._evse_by_ocpp.get((ev.charger_id, ev.ocpp_evse)) or self._adopt(
+            ev.charger_id, ev.ocpp_evse
+        )
         if uid is None:
             return  # not mapped to an OCPI EVSE in the configuration: nothing to publish
         evse = self.evses[uid]
@@ -173,6 +255,7 @@ class Site:
             return
         now = self._clock.monotonic()
         m.values, m.read_at, m.read_mono, m.last_error = dict(ev.values), ev.at, now, None
+        m.problems, m.value_ages = dict(ev.problems), dict(ev.value_ages)
         due = m.last_published_mono is None or now - m.last_published_mono >= self._telemetry_interval
         if due:
             m.last_published_mono = now
@@ -213,6 +296,7 @@ class Site:
                             "ocpp_evse": e.ocpp_evse,
                             "status": e.status.value,
                             "last_updated": rfc3339(e.last_updated) if e.last_updated else None,
+                            "transaction": e.transaction.as_json() if e.transaction else None,
                         }
                         for e in self._evses_of(ch.charger_id)
                     ],
@@ -230,6 +314,10 @@ class Site:
                     "last_reading_age_s": None if age is None else round(age, 3),
                     "values": fresh,
                     "last_error": m.last_error,
+                    "state": m.device.state if m.device else None,
+                    "problems": dict(m.problems) if fresh else {},
+                    "value_ages_s": dict(m.value_ages) if fresh else {},
+                    "modbus": _device_json(m.device),
                 }
             )
         ok = (
@@ -250,3 +338,16 @@ class Site:
             "chargers": chargers,
             "meters": meters,
         }
+
+
+def _device_json(h: MeterHealth | None) -> dict[str, Any] | None:
+    """A driver health report as JSON-ready data (None before the first poll)."""
+    if h is None:
+        return None
+    return {
+        "state": h.state,
+        **h.counts,
+        "last_error": h.last_error,
+        "last_error_at": rfc3339(h.last_error_at) if h.last_error_at else None,
+        "last_good_at": rfc3339(h.last_good_at) if h.last_good_at else None,
+    }

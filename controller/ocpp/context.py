@@ -2,25 +2,69 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from controller.core.clock import Clock
-from controller.core.config import Config
+from controller.core.commissioning import BootAnswer, boot_answer
+from controller.core.config import ChargerSettings, Config
+from controller.core.msglog import OcppFrame
+from controller.core.ports import MessageLog, TransactionJournal
+from controller.core.registry import ChargerRegistry
+from controller.core.transactions import MemoryJournal
+from controller.ocpp.sessions import Sessions
 
 
 @dataclass(frozen=True, slots=True)
 class OcppContext:
-    """Shared by every charger connection: configuration, clock and the event sink."""
+    """Shared by every charger connection: configuration, clock, event sink, registry, log."""
 
     config: Config
     clock: Clock
     emit: Callable[[object], None]
+    registry: ChargerRegistry | None = None  # None: only configured chargers are approved
+    message_log: MessageLog | None = None  # None: frames are not logged
+    # Restored after an accidental overwrite (connection-level engineer); check against the original.
+    journal: TransactionJournal = field(default_factory=MemoryJournal)
+    sessions: Sessions = field(default_factory=Sessions)
+
+    def charger(self, charger_id: str) -> ChargerSettings | None:
+        """The charger's configuration, None if it is not configured."""
+        return next((c for c in self.config.chargers if c.id == charger_id), None)
 
     def is_configured(self, charger_id: str) -> bool:
-        """True if the charger is in the site configuration (its boot is Accepted)."""
-        return any(c.id == charger_id for c in self.config.chargers)
+        """True if the charger is approved: configured, or approved in the registry."""
+        if self.registry is not None:
+            return self.registry.is_approved(charger_id)
+        return self.charger(charger_id) is not None
+
+    def boot_answer(self, charger_id: str) -> BootAnswer:
+        """What the charger is told when it boots (registration and the unknown-charger policy)."""
+        if self.registry is not None:
+            return self.registry.boot_answer(charger_id)
+        return boot_answer(self.is_configured(charger_id), self.config.ocpp.unknown_chargers)
+
+    def may_send(self, charger_id: str) -> bool:
+        """May the charger send calls other than BootNotification (its last boot was Accepted)?"""
+        return self.registry.may_send(charger_id) if self.registry is not None else True
+
+    def record_boot(self, charger_id: str, answer: str, boot: Mapping[str, Any]) -> None:
+        """Remember a boot and the answer it got."""
+        if self.registry is not None:
+            self.registry.record_boot(charger_id, answer, boot)
+
+    def log_frame(self, frame: OcppFrame) -> None:
+        """Hand a redacted frame to the message log, if there is one."""
+        if self.message_log is not None:
+            self.message_log.record(frame)
 
     def password_of(self, charger_id: str) -> str | None:
         """The charger's security-profile-1 password, None if it has none."""
-        return next((c.password for c in self.config.chargers if c.id == charger_id), None)
+        c = self.charger(charger_id)
+        return c.password if c is not None else None
+
+    def security_profile(self, charger_id: str) -> int:
+        """The charger's configured security profile (0 for chargers not in the configuration)."""
+        c = self.charger(charger_id)
+        return c.security_profile if c is not None else 0

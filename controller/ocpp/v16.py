@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import time
 from typing import Any
 
 from ocpp.routing import on
@@ -16,13 +14,10 @@ from ocpp.v16.enums import (
 )
 
 from controller.core.clock import rfc3339
-from controller.core.commissioning import boot_answer
-from controller.core.events import ChargerBooted, ConnectorStatusChanged
+from controller.core.events import ChargerBooted, ChargerReported, ConnectorStatusChanged
+from controller.core.ocpp_facts import meter_16, start_16, stop_16
 from controller.ocpp.context import OcppContext
-
-# Transaction ids must not repeat after a restart; until the session journal (issue 7) numbers
-# them durably, start from the clock so a restarted controller never reuses a recent id.
-_tx_ids = itertools.count(int(time.time()) % 1_000_000_000)
+from controller.ocpp.journaling import commit
 
 
 class CentralSystem16(ChargePoint):  # type: ignore[misc]
@@ -31,6 +26,11 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
     def __init__(self, charger_id: str, connection: Any, ctx: OcppContext) -> None:
         super().__init__(charger_id, connection, response_timeout=30)
         self._ctx = ctx
+        self.ocpp_version = "1.6"
+        ctx.sessions.add(self)  # the command service reaches the charger through this link
+
+    def _report(self, message: str, **data: Any) -> None:
+        self._ctx.emit(ChargerReported(self.id, "1.6", message, self._ctx.clock.now(), data))
 
     def _id_tag_info(self) -> dict[str, str]:
         # Roaming authorization (OCPI whitelist rules) arrives with issue 6; until then the site
@@ -50,7 +50,7 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
                 now,
             )
         )
-        answer = boot_answer(self._ctx.is_configured(self.id), self._ctx.config.ocpp.unknown_chargers)
+        answer = self._ctx.boot_answer(self.id)  # registration + unknown-charger policy
         return call_result.BootNotification(
             current_time=rfc3339(now),
             interval=self._ctx.config.ocpp.heartbeat_interval,
@@ -84,25 +84,50 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         return call_result.Authorize(id_tag_info=self._id_tag_info())
 
     @on(Action.start_transaction)
-    def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kw: Any) -> Any:
-        return call_result.StartTransaction(transaction_id=next(_tx_ids), id_tag_info=self._id_tag_info())
+    async def on_start(self, **payload: Any) -> Any:
+        decision = await commit(self._ctx, start_16(self.id, self._ctx.clock.now(), payload))
+        assert decision.record is not None  # a start always has its record
+        return call_result.StartTransaction(
+            transaction_id=int(decision.record.ocpp_tx_id), id_tag_info=self._id_tag_info()
+        )
 
     @on(Action.stop_transaction)
-    def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any) -> Any:
-        return call_result.StopTransaction(id_tag_info=self._id_tag_info() if kw.get("id_tag") else None)
+    async def on_stop(self, **payload: Any) -> Any:
+        # Unknown or already stopped: recorded and answered normally, so the charger's queue moves on.
+        await commit(self._ctx, stop_16(self.id, self._ctx.clock.now(), payload))
+        return call_result.StopTransaction(id_tag_info=self._id_tag_info() if payload.get("id_tag") else None)
 
     @on(Action.meter_values)
-    def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **kw: Any) -> Any:
+    async def on_meter_values(self, **payload: Any) -> Any:
+        await commit(self._ctx, meter_16(self.id, self._ctx.clock.now(), payload))
         return call_result.MeterValues()
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **kw: Any) -> Any:
+        self._report("DataTransfer", vendor_id=vendor_id, **kw)
         return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
 
     @on(Action.diagnostics_status_notification)
     def on_diagnostics_status(self, status: str) -> Any:
+        self._report("DiagnosticsStatusNotification", status=status)
         return call_result.DiagnosticsStatusNotification()
 
     @on(Action.firmware_status_notification)
     def on_firmware_status(self, status: str) -> Any:
+        self._report("FirmwareStatusNotification", status=status)
         return call_result.FirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event(self, type: str, timestamp: str, **kw: Any) -> Any:
+        self._report("SecurityEventNotification", type=type, timestamp=timestamp, **kw)
+        return call_result.SecurityEventNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status(self, status: str, request_id: int) -> Any:
+        self._report("SignedFirmwareStatusNotification", status=status, request_id=request_id)
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, status: str, request_id: int) -> Any:
+        self._report("LogStatusNotification", status=status, request_id=request_id)
+        return call_result.LogStatusNotification()

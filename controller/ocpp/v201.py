@@ -14,9 +14,10 @@ from ocpp.v201.enums import (
 )
 
 from controller.core.clock import rfc3339
-from controller.core.commissioning import boot_answer
-from controller.core.events import ChargerBooted, ConnectorStatusChanged
+from controller.core.events import ChargerBooted, ChargerReported, ConnectorStatusChanged
+from controller.core.ocpp_facts import meter_201, transaction_event_201
 from controller.ocpp.context import OcppContext
+from controller.ocpp.journaling import commit
 
 
 class CentralSystem201(ChargePoint):  # type: ignore[misc]
@@ -25,6 +26,11 @@ class CentralSystem201(ChargePoint):  # type: ignore[misc]
     def __init__(self, charger_id: str, connection: Any, ctx: OcppContext) -> None:
         super().__init__(charger_id, connection, response_timeout=30)
         self._ctx = ctx
+        self.ocpp_version = "2.0.1"
+        ctx.sessions.add(self)  # the command service reaches the station through this link
+
+    def _report(self, message: str, **data: Any) -> None:
+        self._ctx.emit(ChargerReported(self.id, "2.0.1", message, self._ctx.clock.now(), data))
 
     def _token_info(self) -> dict[str, str]:
         # Roaming authorization (OCPI whitelist rules) arrives with issue 6; until then the site
@@ -44,7 +50,7 @@ class CentralSystem201(ChargePoint):  # type: ignore[misc]
                 now,
             )
         )
-        answer = boot_answer(self._ctx.is_configured(self.id), self._ctx.config.ocpp.unknown_chargers)
+        answer = self._ctx.boot_answer(self.id)  # registration + unknown-charger policy
         return call_result.BootNotification(
             current_time=rfc3339(now),
             interval=self._ctx.config.ocpp.heartbeat_interval,
@@ -84,27 +90,46 @@ class CentralSystem201(ChargePoint):  # type: ignore[misc]
         return call_result.Authorize(id_token_info=self._token_info())
 
     @on(Action.transaction_event)
-    def on_transaction_event(
-        self,
-        event_type: str,
-        timestamp: str,
-        trigger_reason: str,
-        seq_no: int,
-        transaction_info: dict[str, Any],
-        **kw: Any,
-    ) -> Any:
-        return call_result.TransactionEvent(id_token_info=self._token_info() if kw.get("id_token") else None)
+    async def on_transaction_event(self, **payload: Any) -> Any:
+        # Offline-queued events arrive in order on this connection (handled one at a time) with
+        # offline=true and past timestamps; duplicates and seqNo gaps are the journal's to judge.
+        await commit(self._ctx, transaction_event_201(self.id, self._ctx.clock.now(), payload))
+        token = self._token_info() if payload.get("id_token") else None
+        return call_result.TransactionEvent(id_token_info=token)
 
     @on(Action.meter_values)
-    def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **kw: Any) -> Any:
+    async def on_meter_values(self, **payload: Any) -> Any:
+        await commit(self._ctx, meter_201(self.id, self._ctx.clock.now(), payload))
         return call_result.MeterValues()
 
     @on(Action.notify_event)
     def on_notify_event(
         self, generated_at: str, seq_no: int, event_data: list[dict[str, Any]], **kw: Any
     ) -> Any:
+        self._report("NotifyEvent", generated_at=generated_at, seq_no=seq_no, event_data=event_data, **kw)
         return call_result.NotifyEvent()
+
+    @on(Action.notify_report)
+    def on_notify_report(self, request_id: int, generated_at: str, seq_no: int, **kw: Any) -> Any:
+        self._report("NotifyReport", request_id=request_id, generated_at=generated_at, seq_no=seq_no, **kw)
+        return call_result.NotifyReport()
+
+    @on(Action.security_event_notification)
+    def on_security_event(self, type: str, timestamp: str, **kw: Any) -> Any:
+        self._report("SecurityEventNotification", type=type, timestamp=timestamp, **kw)
+        return call_result.SecurityEventNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, status: str, **kw: Any) -> Any:
+        self._report("FirmwareStatusNotification", status=status, **kw)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, status: str, **kw: Any) -> Any:
+        self._report("LogStatusNotification", status=status, **kw)
+        return call_result.LogStatusNotification()
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **kw: Any) -> Any:
+        self._report("DataTransfer", vendor_id=vendor_id, **kw)
         return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)

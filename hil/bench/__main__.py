@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from hil.bench import outbox_bench, status_latency, uplink_drain
+from hil.bench import modbus_rtu, modbus_tcp, outbox_bench, status_latency, uplink_drain
 
 
 def main() -> int:
@@ -14,7 +14,11 @@ def main() -> int:
     print("== status latency and outage recovery", flush=True)
     status_latency.main([])
     print("== uplink backlog drain", flush=True)
-    return uplink_drain.main([])
+    uplink_drain.main([])
+    print("== Modbus RTU bus (9600 Bd, 8 meters; one dead device)", flush=True)
+    modbus_rtu.main([])
+    print("== Modbus TCP polling (64 meters, CPU)", flush=True)
+    return modbus_tcp.main([])
 
 
 if __name__ == "__main__":

@@ -137,6 +137,8 @@ class BaseChargePointSimulator:
         self._boot_reason = "PowerUp"
         self._ev_models: tuple[EvModel, ...] = (EvModel(),)
         self._session_stop = asyncio.Event()
+        self.local_list_version = 0  # SendLocalList / GetLocalListVersion
+        self.reservations: dict[int, int] = {}  # reservation id -> connector
 
     # --- connection ------------------------------------------------------------------------
 
@@ -422,6 +424,38 @@ class BaseChargePointSimulator:
         elif message == "MeterValues":
             await self._send_meter_values(targets)
 
+    def _send_local_list(self, version: int, update_type: str) -> str:
+        """Accept a full list, or a differential one newer than what is held."""
+        if update_type == "Differential" and version <= self.local_list_version:
+            return "VersionMismatch"
+        self.local_list_version = version
+        return "Accepted"
+
+    def _reserve(self, reservation_id: int, connector: int | None) -> str:
+        """Reserve an idle connector (any, if None); Occupied while a session runs."""
+        conn = self.connectors.get(connector or 1)
+        if conn is None:
+            return "Rejected"
+        if conn.session is not None or conn.pending_remote is not None:
+            return "Occupied"
+        self.reservations[reservation_id] = conn.number
+        return "Accepted"
+
+    def _schedule(self, connector: int) -> dict[str, Any] | None:
+        """The composite schedule: the current limit as one period, None without a limit."""
+        conn = self.connectors.get(connector)
+        limit = None if conn is None else self.site.evses[conn.evse_uid].limit_w
+        if limit is None:
+            return None
+        return {"charging_rate_unit": "W", "charging_schedule_period": [{"start_period": 0, "limit": limit}]}
+
+    async def _notify(self, payload: Any) -> None:
+        """Send a notification the CSMS asked for indirectly (firmware, log, report)."""
+        try:
+            await self._call(payload)
+        except SESSION_ERRORS as exc:
+            log.warning("charge point %s: notification failed: %r", self.id, exc)
+
     async def _send_meter_values(self, targets: Iterable[Connector]) -> None:
         for conn in targets:
             await self.meter_values(
@@ -694,6 +728,63 @@ class _Link16(Ocpp16ChargePoint):  # type: ignore[misc]
     def on_unlock(self, connector_id: int) -> Any:
         return result16.UnlockConnector(status="Unlocked")
 
+    @on(Action16.clear_cache)
+    def on_clear_cache(self) -> Any:
+        return result16.ClearCache(status="Accepted")
+
+    @on(Action16.send_local_list)
+    def on_send_local_list(self, list_version: int, update_type: str, **_: Any) -> Any:
+        return result16.SendLocalList(status=self.sim._send_local_list(list_version, update_type))
+
+    @on(Action16.get_local_list_version)
+    def on_get_local_list_version(self) -> Any:
+        return result16.GetLocalListVersion(list_version=self.sim.local_list_version)
+
+    @on(Action16.reserve_now)
+    def on_reserve_now(self, connector_id: int, reservation_id: int, **_: Any) -> Any:
+        return result16.ReserveNow(status=self.sim._reserve(reservation_id, connector_id))
+
+    @on(Action16.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int) -> Any:
+        known = self.sim.reservations.pop(reservation_id, None) is not None
+        return result16.CancelReservation(status="Accepted" if known else "Rejected")
+
+    @on(Action16.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id: int, duration: int, **_: Any) -> Any:
+        schedule = self.sim._schedule(connector_id)
+        if schedule is None:
+            return result16.GetCompositeSchedule(status="Rejected")
+        return result16.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=utc_now(),
+            charging_schedule={"duration": duration, **schedule},
+        )
+
+    @on(Action16.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, **_: Any) -> Any:
+        return result16.UpdateFirmware()
+
+    @after(Action16.update_firmware)
+    def after_update_firmware(self, **_: Any) -> None:
+        notice = call16.FirmwareStatusNotification(status="Downloading")
+        self.sim._spawn(self.sim._notify(notice), "firmware-status")
+
+    @on(Action16.get_diagnostics)
+    def on_get_diagnostics(self, location: str, **_: Any) -> Any:
+        return result16.GetDiagnostics(file_name=f"diagnostics-{self.sim.id}.log")
+
+    @after(Action16.get_diagnostics)
+    def after_get_diagnostics(self, **_: Any) -> None:
+        notice = call16.DiagnosticsStatusNotification(status="Uploading")
+        self.sim._spawn(self.sim._notify(notice), "diagnostics-status")
+
+    @on(Action16.data_transfer)
+    def on_data_transfer(self, vendor_id: str, data: str | None = None, **_: Any) -> Any:
+        if vendor_id != self.sim.vendor:
+            return result16.DataTransfer(status="UnknownVendorId")
+        return result16.DataTransfer(status="Accepted", data=data)
+
 
 class ChargePointSimulator(BaseChargePointSimulator):
     """An OCPP 1.6J charge point: ws://HOST:PORT/ocpp/{id}, subprotocol ocpp1.6."""
@@ -945,6 +1036,85 @@ class _Link201(Ocpp201ChargePoint):  # type: ignore[misc]
             set_variable_result=[self.sim._set_variable(d) for d in set_variable_data]
         )
 
+    @on(Action201.unlock_connector)
+    def on_unlock(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        known = evse_id in self.sim.connectors and connector_id == 1
+        return result201.UnlockConnector(status="Unlocked" if known else "UnknownConnector")
+
+    @on(Action201.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        return result201.GetBaseReport(status="Accepted")
+
+    @after(Action201.get_base_report)
+    def after_get_base_report(self, request_id: int, **_: Any) -> None:
+        self.sim._spawn(self.sim._notify(self.sim._report(request_id)), "notify-report")
+
+    @on(Action201.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        return result201.ClearCache(status="Accepted")
+
+    @on(Action201.send_local_list)
+    def on_send_local_list(self, version_number: int, update_type: str, **_: Any) -> Any:
+        return result201.SendLocalList(status=self.sim._send_local_list(version_number, update_type))
+
+    @on(Action201.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        return result201.GetLocalListVersion(version_number=self.sim.local_list_version)
+
+    @on(Action201.reserve_now)
+    def on_reserve_now(self, id: int, evse_id: int | None = None, **_: Any) -> Any:
+        return result201.ReserveNow(status=self.sim._reserve(id, evse_id))
+
+    @on(Action201.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        known = self.sim.reservations.pop(reservation_id, None) is not None
+        return result201.CancelReservation(status="Accepted" if known else "Rejected")
+
+    @on(Action201.set_charging_profile)
+    def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        if evse_id and evse_id not in self.sim.connectors:
+            return result201.SetChargingProfile(status="Rejected")
+        schedules = charging_profile.get("charging_schedule") or [{}]
+        self.sim._set_limit(evse_id, _limit_w(schedules[0]))
+        return result201.SetChargingProfile(status="Accepted")
+
+    @on(Action201.clear_charging_profile)
+    def on_clear_charging_profile(self, **_: Any) -> Any:
+        self.sim._set_limit(None, None)
+        return result201.ClearChargingProfile(status="Accepted")
+
+    @on(Action201.get_composite_schedule)
+    def on_get_composite_schedule(self, duration: int, evse_id: int, **_: Any) -> Any:
+        schedule = self.sim._schedule(evse_id)
+        if schedule is None:
+            return result201.GetCompositeSchedule(status="Rejected")
+        full = {"evse_id": evse_id, "duration": duration, "schedule_start": utc_now(), **schedule}
+        return result201.GetCompositeSchedule(status="Accepted", schedule=full)
+
+    @on(Action201.update_firmware)
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        return result201.UpdateFirmware(status="Accepted")
+
+    @after(Action201.update_firmware)
+    def after_update_firmware(self, request_id: int, **_: Any) -> None:
+        notice = call201.FirmwareStatusNotification(status="Downloading", request_id=request_id)
+        self.sim._spawn(self.sim._notify(notice), "firmware-status")
+
+    @on(Action201.get_log)
+    def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **_: Any) -> Any:
+        return result201.GetLog(status="Accepted", filename=f"{log_type.lower()}-{self.sim.id}.log")
+
+    @after(Action201.get_log)
+    def after_get_log(self, request_id: int, **_: Any) -> None:
+        notice = call201.LogStatusNotification(status="Uploading", request_id=request_id)
+        self.sim._spawn(self.sim._notify(notice), "log-status")
+
+    @on(Action201.data_transfer)
+    def on_data_transfer(self, vendor_id: str, data: Any = None, **_: Any) -> Any:
+        if vendor_id != self.sim.vendor:
+            return result201.DataTransfer(status="UnknownVendorId")
+        return result201.DataTransfer(status="Accepted", data=data)
+
 
 class ChargePointSimulator201(BaseChargePointSimulator):
     """An OCPP 2.0.1 charging station: one connector per EVSE, subprotocol ocpp2.0.1."""
@@ -994,6 +1164,18 @@ class ChargePointSimulator201(BaseChargePointSimulator):
 
     def _authorize_remote(self) -> bool:
         return self.variables[("AuthCtrlr", "AuthorizeRemoteStart")].lower() == "true"
+
+    def _report(self, request_id: int) -> Any:
+        """NotifyReport with every variable this station has (one message, no tbc)."""
+        data = [
+            {
+                "component": {"name": component},
+                "variable": {"name": variable},
+                "variable_attribute": [{"type": "Actual", "value": value}],
+            }
+            for (component, variable), value in self.variables.items()
+        ]
+        return call201.NotifyReport(request_id=request_id, generated_at=utc_now(), seq_no=0, report_data=data)
 
     def _boot_payload(self, reason: str) -> Any:
         station = {

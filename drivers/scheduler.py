@@ -1,0 +1,71 @@
+"""One scheduler per bus: always sends the most urgent ready request, so no device waits on a dead one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from drivers.bus import Bus
+from drivers.device import BusDevice
+
+log = logging.getLogger(__name__)
+
+
+def pick(
+    devices: Sequence[BusDevice], bus: Bus, now: float, deferred_since: dict[str, float]
+) -> tuple[BusDevice | None, float]:
+    """The device whose request goes next, or None and the time to wake up."""
+    ready: list[tuple[int, float, int, BusDevice]] = []
+    wake = float("inf")
+    for i, dev in enumerate(devices):
+        at = max(dev.due_at(), bus.ready_at(dev.unit))
+        if at > now:
+            wake = min(wake, at)
+            continue
+        # A poll already under way finishes first (its values belong together), then by due time.
+        ready.append((0 if dev.in_progress else 1, dev.due_at(), i, dev))
+    ready.sort(key=lambda r: r[:3])
+    for _, _, _, dev in ready:
+        # Probe a dead device only in a gap that fits its worst case (timeout + quiet time),
+        # but never postpone it by more than its own backoff period.
+        if (
+            dev.offline
+            and not dev.in_progress
+            and _would_delay_others(dev, devices, bus, now)
+            and now - deferred_since.setdefault(dev.id, now) < dev.backoff_s
+        ):
+            continue
+        deferred_since.pop(dev.id, None)
+        return dev, now
+    if ready:
+        wake = min(wake, now + 0.05)  # only deferred probes are ready: look again shortly
+    return None, wake
+
+
+def _would_delay_others(dead: BusDevice, devices: Sequence[BusDevice], bus: Bus, now: float) -> bool:
+    horizon = now + dead.worst_cost_s(bus)
+    return any(d is not dead and not d.offline and d.due_at() < horizon for d in devices)
+
+
+class BusScheduler:
+    """Runs one bus until cancelled: one request at a time, chosen by urgency."""
+
+    def __init__(self, bus: Bus, devices: Sequence[BusDevice], mono: Callable[[], float]) -> None:
+        self.bus = bus
+        self.devices = list(devices)
+        self._mono = mono
+        self._deferred: dict[str, float] = {}
+
+    async def run(self) -> None:
+        """Poll every device on its schedule until cancelled; closes the bus at the end."""
+        try:
+            while True:
+                now = self._mono()
+                dev, wake = pick(self.devices, self.bus, now, self._deferred)
+                if dev is None:
+                    await asyncio.sleep(max(0.0, min(wake, now + 1.0) - now))
+                    continue
+                await dev.step(self.bus)
+        finally:
+            self.bus.close()

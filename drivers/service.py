@@ -1,0 +1,189 @@
+"""The site's Modbus side: one bus and scheduler per transport, health, commissioning (ModbusControl)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from controller.core.clock import Clock, rfc3339
+from controller.core.config import MeterSettings, TransportSettings, parse_transport
+from controller.core.ports import ModbusBusy
+from drivers import commissioning
+from drivers.bus import Bus
+from drivers.device import BusDevice, Emit
+from drivers.library import load_device
+from drivers.plan import cached_plan
+from drivers.scheduler import BusScheduler
+from drivers.timing import cycle_minimum_s
+from drivers.transport import RequestFailed
+
+log = logging.getLogger(__name__)
+
+MAX_SCANS = 2
+KEEP_SCANS = 20
+
+
+def bus_key(t: TransportSettings) -> tuple[str, str | None, int | None, str | None]:
+    """What makes two transports the same line: kind and place (serial options describe it)."""
+    return (t.kind, t.host, t.port, t.device)
+
+
+class ModbusService:
+    """Builds one Bus + BusScheduler per distinct transport from the meter settings and runs them."""
+
+    def __init__(self, meters: Sequence[MeterSettings], clock: Clock, emit: Emit) -> None:
+        self._clock = clock
+        self.buses: dict[tuple[str, str | None, int | None, str | None], BusScheduler] = {}
+        grouped: dict[tuple[str, str | None, int | None, str | None], list[MeterSettings]] = {}
+        for m in meters:
+            grouped.setdefault(bus_key(m.transport), []).append(m)
+        for key, group in grouped.items():
+            first = group[0]
+            if any(m.transport != first.transport for m in group):
+                log.warning("meters on %s disagree on line settings; using %s", first.transport_url, first.id)
+            bus = Bus(first.transport_url, first.transport, max(m.timeout for m in group), clock.monotonic)
+            devices = [BusDevice(m, clock, emit) for m in group]
+            self.buses[key] = BusScheduler(bus, devices, clock.monotonic)
+        self._scans: dict[str, dict[str, Any]] = {}
+        self._scan_tasks: dict[str, asyncio.Task[None]] = {}
+        self._scan_ids = itertools.count(1)
+
+    @property
+    def devices_by_id(self) -> dict[str, BusDevice]:
+        """Every configured device by meter id."""
+        return {d.id: d for s in self.buses.values() for d in s.devices}
+
+    async def run(self) -> None:
+        """Run every bus scheduler until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for s in self.buses.values():
+                    tg.create_task(s.run(), name=f"modbus-bus {s.bus.url}")
+        finally:
+            for task in list(self._scan_tasks.values()):
+                task.cancel()
+
+    # --- ModbusControl ---------------------------------------------------------------------
+
+    def devices(self) -> dict[str, Any]:
+        """Every bus with its timing and devices (health, plan, identity), JSON-ready."""
+        buses = []
+        for s in self.buses.values():
+            line = s.bus.line
+            entry: dict[str, Any] = {
+                "transport": s.bus.url,
+                "kind": s.bus.transport.kind,
+                "requests": s.bus.requests,
+                "late_replies": s.bus.late_replies,
+                "crc_errors": s.bus.crc_errors,
+                "devices": [d.describe() for d in s.devices],
+            }
+            if line is not None:
+                plans = [
+                    ([b.count for b in cached_plan(d.model, frozenset({"fast"}))], d.turnaround_s)
+                    for d in s.devices
+                ]
+                entry["line"] = {
+                    "baud": line.baud,
+                    "char_ms": round(line.char_s * 1000, 3),
+                    "gap_ms": round(line.gap_s * 1000, 3),
+                    "fast_cycle_minimum_ms": round(cycle_minimum_s(line, plans) * 1000, 1),
+                }
+            buses.append(entry)
+        return {"buses": buses, "devices": [d for b in buses for d in b["devices"]]}
+
+    def _bus_for(self, transport: str, timeout_s: float) -> tuple[Bus, bool]:
+        """The configured bus for a transport URL (shared, one master), else a temporary one."""
+        t = parse_transport(transport)
+        sched = self.buses.get(bus_key(t))
+        if sched is not None:
+            return sched.bus, False
+        return Bus(transport, t, timeout_s, self._clock.monotonic), True
+
+    async def start_scan(self, transport: str, first: int, last: int, timeout_s: float) -> dict[str, Any]:
+        """Start a background scan of unit ids first..last; the job as JSON."""
+        if not 1 <= first <= last <= 247:
+            raise ValueError("unit ids must satisfy 1 <= first <= last <= 247")
+        if not 0.02 <= timeout_s <= 2.0:
+            raise ValueError("timeout must be between 0.02 and 2.0 s")
+        running = [j for j in self._scans.values() if j["state"] == "running"]
+        if len(running) >= MAX_SCANS:
+            raise ModbusBusy(f"{len(running)} scans already running")
+        t = parse_transport(transport)
+        if any(bus_key(parse_transport(j["transport"])) == bus_key(t) for j in running):
+            raise ModbusBusy("this bus is already being scanned")
+        bus, temporary = self._bus_for(transport, timeout_s)
+        scan_id = f"scan-{next(self._scan_ids)}"
+        job: dict[str, Any] = {
+            "id": scan_id,
+            "transport": transport,
+            "first": first,
+            "last": last,
+            "timeout": timeout_s,
+            "state": "running",
+            "done": 0,
+            "total": last - first + 1,
+            "found": [],
+            "error": None,
+            "started_at": rfc3339(self._clock.now()),
+            "finished_at": None,
+        }
+        self._scans[scan_id] = job
+        while len(self._scans) > KEEP_SCANS:
+            oldest = next(k for k, j in self._scans.items() if j["state"] != "running")
+            del self._scans[oldest]
+        task = asyncio.create_task(self._run_scan(job, bus, temporary), name=f"modbus-{scan_id}")
+        self._scan_tasks[scan_id] = task
+        task.add_done_callback(lambda _t: self._scan_tasks.pop(scan_id, None))
+        return dict(job)
+
+    async def _run_scan(self, job: dict[str, Any], bus: Bus, temporary: bool) -> None:
+        def progress(unit: int, answer: str | None) -> None:
+            job["done"] += 1
+            if answer is not None:
+                job["found"].append({"unit": unit, "reply": answer})
+
+        try:
+            await commissioning.scan_units(bus, job["first"], job["last"], job["timeout"], progress)
+            job["state"] = "done"
+        except RequestFailed as exc:
+            job["state"], job["error"] = "failed", str(exc)
+        finally:
+            job["finished_at"] = rfc3339(self._clock.now())
+            if job["state"] == "running":
+                job["state"] = "cancelled"
+            if temporary:
+                bus.close()
+
+    def scan(self, scan_id: str) -> dict[str, Any] | None:
+        """A scan job's progress and findings."""
+        job = self._scans.get(scan_id)
+        return None if job is None else {**job, "found": list(job["found"])}
+
+    async def wait_scan(self, scan_id: str) -> dict[str, Any] | None:
+        """The scan job once it finished."""
+        task = self._scan_tasks.get(scan_id)
+        if task is not None:
+            await asyncio.shield(task)
+        return self.scan(scan_id)
+
+    async def test_read(self, transport: str, unit: int, model: str, timeout_s: float) -> dict[str, Any]:
+        """Read a device with a chosen model: decoded values, plausibility problems and hints."""
+        if not 1 <= unit <= 247:
+            raise ValueError("unit must be 1..247")
+        if not 0.02 <= timeout_s <= 5.0:
+            raise ValueError("timeout must be between 0.02 and 5.0 s")
+        try:
+            device_model = load_device(model)
+        except KeyError as exc:
+            raise ValueError(str(exc)) from exc
+        bus, temporary = self._bus_for(transport, timeout_s)
+        try:
+            result = await commissioning.test_read(bus, unit, device_model, timeout_s)
+        finally:
+            if temporary:
+                bus.close()
+        return {"transport": transport, **result}

@@ -1,0 +1,107 @@
+"""Technicians' REST endpoints: send a command to a charger, read its transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from controller.core.ports import ChargerCommands, CommandResult, TransactionJournal
+
+# The caller's error, not the charger's: answered with an HTTP error status as well.
+_HTTP_STATUS = {"InvalidParams": 422, "UnknownCommand": 404, "UnknownEvse": 404, "UnknownTransaction": 404}
+MAX_TIMEOUT_S = 120.0
+
+
+def _reply(result: CommandResult) -> Response:
+    return JSONResponse(result.as_json(), status_code=_HTTP_STATUS.get(result.error or "", 200))
+
+
+def _problem(status: int, detail: str) -> Response:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+async def _body(request: Request) -> dict[str, Any] | None:
+    """The request's JSON object ({} if empty), None if it is something else."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _timeout(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None
+    return min(value, MAX_TIMEOUT_S)
+
+
+def commands_router(commands: ChargerCommands | None, journal: TransactionJournal | None) -> APIRouter:
+    """Routes for the command service and the transaction journal (each only if provided)."""
+    router = APIRouter()
+
+    if commands is not None:
+        cmd = commands
+
+        @router.get("/api/chargers/{charger_id}/commands")
+        async def list_commands(charger_id: str) -> Response:
+            """The OCPP commands the connected charger's protocol version offers."""
+            return JSONResponse({"charger_id": charger_id, "commands": cmd.commands(charger_id)})
+
+        @router.post("/api/chargers/{charger_id}/commands/{name}")
+        async def send_command(
+            charger_id: str, name: str, request: Request, timeout_s: float | None = None
+        ) -> Response:
+            """Send one OCPP action; the body is its payload in OCPP camelCase (may be empty)."""
+            params = await _body(request)
+            if params is None:
+                return _problem(422, "the body must be a JSON object (the OCPP payload)")
+            return _reply(await cmd.call(charger_id, name, params, _timeout(timeout_s)))
+
+        @router.post("/api/evses/{evse_uid}/start")
+        async def remote_start(evse_uid: str, request: Request, timeout_s: float | None = None) -> Response:
+            """Start a transaction on an EVSE: body {"id_tag": "..."}."""
+            body = await _body(request)
+            if body is None or not isinstance(body.get("id_tag"), str) or not body["id_tag"]:
+                return _problem(422, 'the body must be {"id_tag": "..."}')
+            return _reply(await cmd.remote_start(evse_uid, body["id_tag"], _timeout(timeout_s)))
+
+        @router.post("/api/evses/{evse_uid}/unlock")
+        async def unlock(evse_uid: str, timeout_s: float | None = None) -> Response:
+            """Unlock an EVSE's connector."""
+            return _reply(await cmd.unlock(evse_uid, _timeout(timeout_s)))
+
+        @router.post("/api/transactions/stop")
+        async def remote_stop(request: Request, timeout_s: float | None = None) -> Response:
+            """Stop a transaction: body {"id": "<transaction id as listed>"}."""
+            body = await _body(request)
+            if body is None or not isinstance(body.get("id"), str):
+                return _problem(422, 'the body must be {"id": "<transaction id>"}')
+            return _reply(await cmd.remote_stop(body["id"], _timeout(timeout_s)))
+
+    if journal is not None:
+        tx = journal
+
+        @router.get("/api/chargers/{charger_id}/transactions")
+        async def charger_transactions(charger_id: str, limit: int = 50) -> Response:
+            """The charger's transactions, newest first."""
+            records = await asyncio.to_thread(tx.transactions, charger_id, max(1, min(limit, 1000)))
+            return JSONResponse({"charger_id": charger_id, "transactions": [r.as_json() for r in records]})
+
+        @router.get("/api/transactions")
+        async def all_transactions(limit: int = 50, active: bool = False) -> Response:
+            """Every charger's transactions, newest first (only running ones with active=true)."""
+            if active:
+                records = await asyncio.to_thread(tx.open_transactions)
+            else:
+                records = await asyncio.to_thread(tx.transactions, None, max(1, min(limit, 1000)))
+            return JSONResponse({"transactions": [r.as_json() for r in records]})
+
+    return router

@@ -1,0 +1,89 @@
+"""Modbus endpoints: device health, bus scans and test reads for commissioning (/api/modbus/...)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from controller.core.ports import ModbusBusy, ModbusControl
+
+
+class ScanRequest(BaseModel):
+    """POST /api/modbus/scan: which bus and unit ids; wait=true answers when the scan is done."""
+
+    transport: str
+    first: int = Field(1, ge=1, le=247)
+    last: int = Field(247, ge=1, le=247)
+    timeout: float = Field(0.2, ge=0.02, le=2.0)
+    wait: bool = False
+
+
+class ReadRequest(BaseModel):
+    """POST /api/modbus/test-read: a device to read with a chosen model."""
+
+    transport: str
+    unit: int = Field(1, ge=1, le=247)
+    model: str
+    timeout: float = Field(0.5, ge=0.02, le=5.0)
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return JSONResponse(_finite(value), status_code=status, headers={"cache-control": "no-store"})
+
+
+def _finite(value: Any) -> Any:
+    # A garbled float must show as "no value": JSON has no NaN.
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _problem(status: int, detail: str) -> Response:
+    return _json({"detail": detail}, status)
+
+
+def modbus_router(control: ModbusControl) -> APIRouter:
+    """The /api/modbus routes over a ModbusControl port (all async: the port lives on the loop)."""
+    router = APIRouter(prefix="/api/modbus")
+
+    @router.get("/devices")
+    async def devices() -> Response:
+        """Every bus and device: state, counters, last error, timing and read plan."""
+        return _json(control.devices())
+
+    @router.post("/scan")
+    async def scan(req: ScanRequest) -> Response:
+        """Start a unit-id scan (202 with the job), or run it to the end with wait=true (200)."""
+        try:
+            job = await control.start_scan(req.transport, req.first, req.last, req.timeout)
+        except ValueError as exc:
+            return _problem(400, str(exc))
+        except ModbusBusy as exc:
+            return _problem(409, str(exc))
+        if not req.wait:
+            return _json(job, 202)
+        return _json(await control.wait_scan(job["id"]))
+
+    @router.get("/scan/{scan_id}")
+    async def scan_status(scan_id: str) -> Response:
+        """A scan's progress (done/total) and the unit ids found so far."""
+        job = control.scan(scan_id)
+        return _problem(404, f"no scan {scan_id!r}") if job is None else _json(job)
+
+    @router.post("/test-read")
+    async def test_read(req: ReadRequest) -> Response:
+        """Read a device with a chosen model: decoded values with plausibility problems and hints."""
+        try:
+            return _json(await control.test_read(req.transport, req.unit, req.model, req.timeout))
+        except ValueError as exc:
+            return _problem(400, str(exc))
+
+    return router

@@ -1,0 +1,170 @@
+"""Bus scheduler on pty serial lines and TCP: sharing, dead devices, stale replies, health, counters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from controller.core.clock import SystemClock
+from controller.core.config import MeterSettings, parse_transport
+from controller.core.events import MeterFailed, MeterHealth, MeterRead
+from drivers.bus import Bus
+from drivers.library import load_device
+from drivers.service import ModbusService
+from drivers.transport import RequestFailed
+from hil.sim.meter import MeterSimulator
+from tests.component.rtu_pty import RtuPtyBus, Unit
+
+SDM = load_device("eastron_sdm630")
+VALUES = {"voltage_l1": 231.0, "voltage_l2": 229.5, "voltage_l3": 230.2, "frequency": 50.0, "power": 7400.0}
+
+
+def meter(mid: str, url: str, unit: int = 1, *, poll: float = 0.05, timeout: float = 0.1) -> MeterSettings:
+    return MeterSettings(mid, "eastron_sdm630", parse_transport(url), url, unit, "grid", poll, timeout, poll)
+
+
+def sdm_unit(**values: float) -> Unit:
+    u = Unit()
+    u.load(SDM, {**VALUES, **values})
+    return u
+
+
+class Run:
+    """A ModbusService running in the background, with the events it emitted."""
+
+    def __init__(self, meters: list[MeterSettings]) -> None:
+        self.events: list[object] = []
+        self.service = ModbusService(meters, SystemClock(), self.events.append)
+        self._task: asyncio.Task[None] | None = None
+
+    def reads(self, mid: str) -> list[MeterRead]:
+        return [e for e in self.events if isinstance(e, MeterRead) and e.meter_id == mid]
+
+    def failures(self, mid: str) -> list[MeterFailed]:
+        return [e for e in self.events if isinstance(e, MeterFailed) and e.meter_id == mid]
+
+    def health(self, mid: str) -> MeterHealth:
+        return [e for e in self.events if isinstance(e, MeterHealth) and e.meter_id == mid][-1]
+
+    async def until(self, cond: Callable[[], bool], within: float = 15.0) -> None:
+        for _ in range(int(within / 0.01)):
+            if cond():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition did not hold in time")
+
+
+@pytest.fixture
+async def run() -> AsyncIterator[Callable[[list[MeterSettings]], Any]]:
+    runs: list[tuple[Run, asyncio.Task[None]]] = []
+
+    def start(meters: list[MeterSettings]) -> Run:
+        r = Run(meters)
+        runs.append((r, asyncio.create_task(r.service.run())))
+        return r
+
+    yield start
+    for _, task in runs:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_several_meters_share_one_rtu_bus_and_decode(run: Any) -> None:
+    async with RtuPtyBus({1: sdm_unit(), 2: sdm_unit(power=1000.0), 7: sdm_unit(power=-500.0)}) as line:
+        url = line.url()
+        r: Run = run([meter("a", url, 1), meter("b", url, 2), meter("c", url, 7)])
+        assert len(r.service.buses) == 1
+        await r.until(lambda: all(len(r.reads(m)) >= 3 for m in "abc"))
+    assert r.reads("a")[-1].values["voltage_l1"] == pytest.approx(231.0)
+    assert r.reads("b")[-1].values["power"] == pytest.approx(1000.0)
+    assert r.reads("c")[-1].values["power"] == pytest.approx(-500.0)
+    assert all(r.health(m).state == "ok" for m in "abc")
+
+
+async def test_a_dead_device_does_not_stall_the_others(run: Any) -> None:
+    units = {1: sdm_unit(), 2: sdm_unit(), 3: sdm_unit()}
+    units[3].silent = True
+    async with RtuPtyBus(units) as line:
+        url = line.url()
+        r: Run = run([meter("a", url, 1), meter("b", url, 2), meter("dead", url, 3)])
+        await r.until(lambda: r.health("dead").state == "offline" if r.failures("dead") else False)
+        base = {m: len(r.reads(m)) for m in "ab"}
+        attempts = len(r.failures("dead"))
+        await r.until(lambda: all(len(r.reads(m)) >= base[m] + 40 for m in "ab"))
+    dead_attempts = len(r.failures("dead")) - attempts
+    # 40 polls each of the live meters cost the dead one only a few backed-off probes.
+    assert dead_attempts <= 8
+    assert all(r.health(m).state == "ok" for m in "ab")
+    dead = r.health("dead")
+    assert dead.state == "offline" and dead.counts["timeouts"] >= 3 and dead.last_error
+
+
+async def test_a_late_rtu_reply_is_never_taken_for_the_next_answer() -> None:
+    unit = Unit(registers={0: 1000, 1: 1001, 100: 7, 101: 8})
+    async with RtuPtyBus({1: unit}) as line:
+        t = parse_transport(line.url())
+        bus = Bus(line.url(), t, 0.1)
+        try:
+            unit.delay_once = 0.13  # answers 30 ms after the 0.1 s timeout
+            with pytest.raises(RequestFailed) as failed:
+                await bus.read(1, 4, 0, 2, timeout_s=0.1)
+            assert failed.value.kind == "timeout"
+            # Same length as the stale reply, so only the quiet time after the timeout protects this.
+            assert await bus.read(1, 4, 100, 2, timeout_s=0.1) == [7, 8]
+            assert bus.late_replies == 1
+            unit.short_reply = 1
+            with pytest.raises(RequestFailed) as short:
+                await bus.read(1, 4, 100, 2, timeout_s=0.1)
+            assert short.value.kind == "bad_reply"
+            assert await bus.read(1, 4, 0, 2, timeout_s=0.1) == [1000, 1001]
+        finally:
+            bus.close()
+
+
+async def test_exceptions_crc_errors_and_timeouts_are_counted(
+    run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("drivers.device.MIN_PROBE_S", 0.1)  # re-probe failing devices quickly
+    units = {1: sdm_unit(), 2: sdm_unit(), 3: sdm_unit()}
+    units[2].exception = 2
+    units[3].corrupt_crc = 1000
+    async with RtuPtyBus(units) as line:
+        url = line.url()
+        r: Run = run([meter("ok", url, 1), meter("exc", url, 2), meter("noise", url, 3)])
+        await r.until(lambda: len(r.failures("exc")) >= 3 and len(r.failures("noise")) >= 3)
+        units[3].corrupt_crc = 0
+        await r.until(lambda: r.health("noise").counts["good_polls"] >= 1)
+    exc, noise = r.health("exc"), r.health("noise")
+    assert exc.state == "offline" and exc.counts["exceptions"] >= 3 and "exception" in (exc.last_error or "")
+    assert noise.counts["crc_errors"] >= 3 and noise.counts["timeouts"] == 0
+    assert noise.state == "degraded"  # back, but with recent errors
+    assert r.health("ok").state == "ok"
+    assert "exception response 2" in r.failures("exc")[-1].reason
+
+
+async def test_counter_reset_is_rejected_then_rebased_over_tcp(run: Any) -> None:
+    async with MeterSimulator("eastron_sdm630", values={"energy_import": 5000.0}) as sim:
+        url = f"tcp://127.0.0.1:{sim.port}"
+        r: Run = run([meter("m", url, poll=0.05)])
+
+        def energies() -> list[float | None]:
+            return [e.values.get("energy_import") for e in r.reads("m")]
+
+        await r.until(lambda: 5000.0 in energies())
+        await sim.set_values({"energy_import": 4000.0})  # a glitch backwards
+        await r.until(
+            lambda: any(e.problems.get("energy_import", "").startswith("rejected") for e in r.reads("m"))
+        )
+        await sim.set_values({"energy_import": 2.0})  # a genuine reset (power cycle): counts up from ~0
+        for step in range(1, 40):
+            await sim.set_values({"energy_import": 2.0 + step})
+            await asyncio.sleep(0.03)
+        await r.until(lambda: bool(energies()) and (energies()[-1] or 0) > 5000.0)
+    accepted = [e for e in energies() if e is not None]
+    assert accepted == sorted(accepted)  # never backwards
+    assert 4000.0 not in accepted
+    assert accepted[-1] == pytest.approx(5000.0 + 41.0, abs=2.0)  # re-based on the old total
+    assert r.health("m").counts["rejected_values"] >= 1
