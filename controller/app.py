@@ -35,6 +35,7 @@ from controller.core.events import (
     UplinkChanged,
 )
 from controller.core.registry import ChargerApproved, ChargerRegistry
+from controller.core.sessions import Authorization, auth_method_of
 from controller.core.site import Site
 from controller.core.tokens import SitePolicy
 from controller.core.uplink import (
@@ -50,9 +51,12 @@ from controller.store.documents import TinyDocumentStore
 from controller.store.journal import SqliteJournal
 from controller.store.msglog import SqliteMessageLog
 from controller.store.outbox import SqliteOutbox
+from controller.store.sessions import SqliteSessionStore
 from controller.store.tokens import SqliteTokenCache
 from controller.sync.authorization import RealtimeAuthorizer
 from controller.sync.downlink import Downlink
+from controller.sync.sessions import SessionService
+from controller.sync.tariffs import TariffSync
 from controller.sync.tokens import TokenSync
 from controller.sync.uplink import Uplink
 from drivers.library import available as device_models
@@ -128,7 +132,9 @@ class SiteController:
         self.token_sync.register(self.downlink)
         self.authorizer = RealtimeAuthorizer(
             self.tokens,
-            SitePolicy(config.auth.accept_unknown_offline, config.auth.realtime_timeout),
+            SitePolicy(
+                config.auth.accept_unknown_offline, config.auth.realtime_timeout, config.auth.free_vend
+            ),
             self._topics,
             config.site.location_id,
             self.clock,
@@ -136,6 +142,10 @@ class SiteController:
             lambda: self.uplink.connected,
         )
         self.authorizer.register(self.downlink)
+        # Settlement (sessions, CDRs, tariffs) in one SQLite file; tariffs come down retained.
+        self.session_store = SqliteSessionStore(data_dir / "sessions.sqlite3")
+        self.tariffs = TariffSync(self.session_store)
+        self.tariffs.register(self.downlink)
         self.uplink = Uplink(
             config.mqtt, self.outbox, self.clock, self.bus.publish, __version__, downlink=self.downlink
         )
@@ -143,6 +153,20 @@ class SiteController:
         # Transactions running when the controller last stopped are known before chargers return.
         self.journal = SqliteJournal(data_dir / "journal.sqlite3")
         self.site.resume_transactions(self.journal.open_transactions())
+        self.sessions = SessionService(
+            config,
+            self.session_store,
+            self.tariffs.known,
+            self.tokens,
+            self.journal,
+            authorization=self._authorization_of,
+            evse_of=self.site.evse_uid_of,
+            evses=lambda: self.site.evses.keys(),
+            tz=zoneinfo.ZoneInfo(config.site.time_zone),  # the core loads no zone files
+            clock=self.clock,
+            send=self.uplink.enqueue,
+            topics=self._topics,
+        )
         # Commissioning state (TinyDB, small and human-readable) and the OCPP frame log (SQLite).
         self.registry_docs = TinyDocumentStore(str(data_dir / "registry.json"))
         self.registry = ChargerRegistry(self.registry_docs, config, self.clock, self.bus.publish)
@@ -154,6 +178,7 @@ class SiteController:
             journal=self.journal,
             registry=self.registry,
             message_log=self.message_log,
+            authorizer=self.authorizer,
         )
         self.commands = CommandService(ocpp_ctx.sessions, config)
         self.ocpp = OcppServer(ocpp_ctx)
@@ -170,6 +195,14 @@ class SiteController:
             self.bus.subscribe(event_type, lambda _e: self.hub.notify())
         self.bus.subscribe(EvseStatusPublished, self._publish_status)
         self.bus.subscribe(TelemetryReady, self._publish_telemetry)
+        for tx_event in (TransactionStarted, TransactionUpdated, TransactionEnded):
+            self.bus.subscribe(tx_event, self.sessions.handle)
+
+    def _authorization_of(self, ev: TransactionStarted) -> Authorization:
+        """OCPI auth_method of a starting transaction, from what decided (the authorizer's memory)."""
+        decision = self.authorizer.recent(ev.id_tag, 24 * 3600.0) if ev.id_tag else None
+        by_emsp = decision is not None and decision.by_emsp
+        return Authorization(auth_method_of(ev.remote_start_id is not None, by_emsp))
 
     def _enqueue(self, messages: Sequence[Outgoing]) -> None:
         self.uplink.enqueue(messages)
@@ -232,6 +265,7 @@ class SiteController:
         """Open every listener and start every loop; returns once all are listening."""
         await self.uplink.start()
         await asyncio.to_thread(self._publish_location)
+        self._spawn(self.sessions.run(), "sessions")
         await self.ocpp.start()
         self._spawn(self.modbus.run(), "meter-buses")
         app = create_app(
@@ -243,6 +277,7 @@ class SiteController:
             modbus=self.modbus,
             chargers=self.registry,
             messages=self.message_log,
+            sessions=self.sessions,
         )
         cfg = uvicorn.Config(
             app,
@@ -275,14 +310,16 @@ class SiteController:
         if self._api is not None:
             self._api.should_exit = True
         await self.ocpp.stop()
+        await self.sessions.drain(5.0)  # no charger is connected: the last events are all queued
         for task in list(self._tasks):
-            if task.get_name().startswith("meter-"):
+            if task.get_name().startswith(("meter-", "sessions")):
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.uplink.stop()
         await asyncio.to_thread(self.outbox.close)
         await asyncio.to_thread(self.journal.close)  # after the OCPP server: no handler commits any more
         await asyncio.to_thread(self.tokens.close)
+        await asyncio.to_thread(self.session_store.close)
         await asyncio.to_thread(self.message_log.close)
         await asyncio.to_thread(self.registry_docs.close)
         log.info("siteedge stopped; %d message(s) kept for the next start", self.outbox_backlog_hint)

@@ -95,6 +95,36 @@ def _spec(demo: Demo, broker: Broker, meters: list[tuple[MeterSimulator, str]], 
     return spec
 
 
+# The simulated drivers' cards, issued by two roaming partners with different OCPI whitelist rules.
+DRIVER_TOKENS = (
+    ("SIMTAG0001", "DE", "ABC", "ALWAYS"),  # decided on site, never asked
+    ("SIMTAG0002", "NL", "XYZ", "ALLOWED_OFFLINE"),  # asked in real time; accepted if the eMSP is away
+    ("SIMTAG0003", "DE", "ABC", "NEVER"),  # only ever the eMSP's word
+)
+
+
+def _roaming(backend: BackendSimulator) -> None:
+    """The backend plays both eMSPs: it sends the whitelist and answers real-time requests."""
+    tokens = [
+        {
+            "country_code": cc,
+            "party_id": party,
+            "uid": uid,
+            "type": "RFID",
+            "contract_id": f"{cc}-{party}-{uid}",
+            "issuer": f"{party} Mobility",
+            "valid": True,
+            "whitelist": whitelist,
+            "group_id": None,
+            "last_updated": "2026-11-01T00:00:00Z",
+        }
+        for uid, cc, party, whitelist in DRIVER_TOKENS
+    ]
+    backend.publish("tokens/full/demo-1/0", {"total": 1, "version": 1, "tokens": tokens})
+    known = {uid for uid, *_ in DRIVER_TOKENS}
+    backend.emsp = lambda uid: {"allowed": "ALLOWED"} if uid in known else {"status_code": 2004}
+
+
 async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, log: Path) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(300):
@@ -147,6 +177,7 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
             )
         ui = f"http://127.0.0.1:{spec.api_port}"
         await _wait_healthy(ui, demo.controller, log)
+        _roaming(demo.backend)
 
         csms = f"ws://127.0.0.1:{spec.ocpp_port}/ocpp"
         demo.chargers = []

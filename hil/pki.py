@@ -33,10 +33,25 @@ class TestPki:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ca = CertFiles(self.dir / "ca.pem", self.dir / "ca.key")
         _openssl(
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", str(self.ca.key), "-out", str(self.ca.cert), "-days", "2",
-            "-subj", f"/CN={ca_name}", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(self.ca.key),
+            "-out",
+            str(self.ca.cert),
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={ca_name}",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         )
 
     def issue(self, name: str, common_name: str, *, server: bool) -> CertFiles:
@@ -50,11 +65,35 @@ class TestPki:
             lines.append("subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost")
         ext.write_text("\n".join(lines) + "\n")
         _openssl(
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", str(files.key), "-out", str(csr), "-subj", f"/CN={common_name}",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(files.key),
+            "-out",
+            str(csr),
+            "-subj",
+            f"/CN={common_name}",
         )
         _openssl(
-            "x509", "-req", "-in", str(csr), "-CA", str(self.ca.cert), "-CAkey", str(self.ca.key),
-            "-CAcreateserial", "-out", str(files.cert), "-days", "2", "-extfile", str(ext),
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(self.ca.cert),
+            "-CAkey",
+            str(self.ca.key),
+            "-CAcreateserial",
+            "-out",
+            str(files.cert),
+            "-days",
+            "2",
+            "-extfile",
+            str(ext),
         )
         return files

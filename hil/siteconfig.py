@@ -46,6 +46,8 @@ class SiteSpec:
     telemetry_interval: float = 1.0
     poll_interval: float = 0.5
     log_level: str = "INFO"
+    free_vend: bool = False  # tests that are not about authorization switch roaming checks off
+    auth_timeout: float = 2.0
 
 
 def _q(value: str) -> str:
@@ -86,6 +88,10 @@ def render(spec: SiteSpec) -> str:
         "",
         "[logging]",
         f"level = {_q(spec.log_level)}",
+        "",
+        "[auth]",
+        f"free_vend = {'true' if spec.free_vend else 'false'}",
+        f"realtime_timeout = {spec.auth_timeout}",
         "",
     ]
     for c in spec.chargers:

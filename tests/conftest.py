@@ -25,7 +25,7 @@ def broker() -> Iterator[Broker]:
 
 @pytest.fixture
 def site_spec(tmp_path: Path, broker: Broker) -> SiteSpec:
-    """A small simulated site: one 1.6J charger with two EVSEs, no meters (tests add them)."""
+    """A small free-vend site: one 1.6J charger with two EVSEs, no meters (tests add them)."""
     return SiteSpec(
         data_dir=str(tmp_path / "data"),
         mqtt_url=broker.url,
@@ -33,6 +33,7 @@ def site_spec(tmp_path: Path, broker: Broker) -> SiteSpec:
         reconnect_max=1.0,
         telemetry_interval=0.0,
         poll_interval=0.2,
+        free_vend=True,  # roaming authorization has its own tests; the rest must not wait for an eMSP
     )
 
 

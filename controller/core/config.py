@@ -44,6 +44,8 @@ class SiteSettings:
     country: str
     latitude: str
     longitude: str
+    currency: str = "EUR"  # ISO 4217; of sessions at EVSEs without a tariff
+    default_tariff_id: str | None = None  # for EVSEs without their own tariff_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class MqttSettings:
     max_inflight: int
     telemetry_interval: float
     outbox_max_bytes: int
+    session_update_interval: float = 30.0  # at most one Session update per session this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,7 @@ class EvseSettings:
     max_voltage: int
     max_amperage: int
     max_electric_power: int | None
+    tariff_ids: tuple[str, ...] = ()  # OCPI Connector tariff_ids, first valid one applies
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +159,7 @@ class AuthSettings:
 
     realtime_timeout: float = 2.0
     accept_unknown_offline: bool = False
+    free_vend: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +267,8 @@ _SITE: dict[str, _Field] = {
     "country": _Field(str, check=_pattern(r"[A-Z]{3}", "an ISO 3166 alpha-3 code")),
     "latitude": _Field(str, "0.000000", _LAT),
     "longitude": _Field(str, "0.000000", _LON),
+    "currency": _Field(str, "EUR", _pattern(r"[A-Z]{3}", "an ISO 4217 currency code such as EUR")),
+    "default_tariff_id": _Field(str, None, _CI36),
 }
 _OCPP: dict[str, _Field] = {
     "host": _Field(str, "0.0.0.0"),
@@ -296,6 +303,7 @@ _MQTT: dict[str, _Field] = {
     "max_inflight": _Field(int, 100, _range(1, 1000)),
     "telemetry_interval": _Field((int, float), 5.0, _range(0.0, 3600)),
     "outbox_max_bytes": _Field(int, 256 * 1024 * 1024, _range(1024 * 1024, 64 * 1024**3)),
+    "session_update_interval": _Field((int, float), 30.0, _range(0.0, 3600)),
 }
 _CHARGER: dict[str, _Field] = {
     "id": _Field(str, check=_pattern(r"[A-Za-z0-9*\-_=:+|@.]{1,48}", "an OCPP identity (1-48 chars)")),
@@ -315,7 +323,17 @@ _EVSE: dict[str, _Field] = {
     "max_voltage": _Field(int, 400, _range(1, 2000)),
     "max_amperage": _Field(int, 32, _range(1, 1000)),
     "max_electric_power": _Field(int, None, _range(1, 2_000_000)),
+    "tariff_ids": _Field(list, (), lambda v: _tariff_ids(v)),  # defined below
 }
+
+
+def _tariff_ids(value: list[Any]) -> str | None:
+    bad = [v for v in value if not isinstance(v, str) or _CI36(v) is not None]
+    if not bad:
+        return None
+    return f"must be a list of OCPI tariff ids (1-36 letters, digits, '.', '_' or '-'), got {bad!r}"
+
+
 _METER: dict[str, _Field] = {
     "id": _Field(str, check=_CI36),
     "model": _Field(str, check=_pattern(r"[a-z0-9_]+", "a device-library name such as eastron_sdm630")),
@@ -334,6 +352,7 @@ _METER: dict[str, _Field] = {
 _AUTH: dict[str, _Field] = {
     "realtime_timeout": _Field((int, float), 2.0, _range(0.1, 30.0)),
     "accept_unknown_offline": _Field(bool, False),
+    "free_vend": _Field(bool, False),
 }
 _TOP = {"site", "ocpp", "api", "mqtt", "chargers", "meters", "logging", "auth"}
 _LOGGING: dict[str, _Field] = {
@@ -435,7 +454,7 @@ def _evses(raw: Any, prefix: str, problems: list[Problem]) -> tuple[EvseSettings
     for i, item in enumerate(raw):
         v = _section(item, _EVSE, f"{prefix}[{i}]", problems)
         if len(v) == len(_EVSE):
-            out.append(EvseSettings(**v))
+            out.append(EvseSettings(**{**v, "tariff_ids": tuple(v["tariff_ids"])}))
     return tuple(out)
 
 
@@ -483,6 +502,7 @@ def _mqtt(raw: Any, site: dict[str, Any], problems: list[Problem]) -> MqttSettin
         max_inflight=v["max_inflight"],
         telemetry_interval=float(v["telemetry_interval"]),
         outbox_max_bytes=v["outbox_max_bytes"],
+        session_update_interval=float(v["session_update_interval"]),
     )
 
 
@@ -590,5 +610,5 @@ def validate(doc: Mapping[str, Any]) -> Config:
         chargers=tuple(chargers),
         meters=tuple(meters),
         log_level=logging["level"],
-        auth=AuthSettings(float(auth["realtime_timeout"]), auth["accept_unknown_offline"]),
+        auth=AuthSettings(float(auth["realtime_timeout"]), auth["accept_unknown_offline"], auth["free_vend"]),
     )

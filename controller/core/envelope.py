@@ -82,3 +82,9 @@ class Topics:
 
     def auth_requests(self) -> str:
         return f"{self.root}/auth/requests"
+
+    def session(self, session_id: str) -> str:
+        return f"{self.root}/sessions/{session_id}"
+
+    def cdr(self, cdr_id: str) -> str:
+        return f"{self.root}/cdrs/{cdr_id}"

@@ -10,6 +10,7 @@ from typing import Any
 
 from controller.core.clock import rfc3339
 from controller.core.config import Config
+from controller.core.sessions import tariff_ids_for
 from controller.core.status import EvseStatus
 
 # OCPI 1.x chargers expose each connector as an EVSE; each EVSE here has one connector, id "1".
@@ -45,6 +46,8 @@ def static_part(config: Config) -> dict[str, Any]:
                         "max_voltage": e.max_voltage,
                         "max_amperage": e.max_amperage,
                         "max_electric_power": e.max_electric_power,
+                        # The tariffs that apply here (the site default if the EVSE has none).
+                        "tariff_ids": tariff_ids_for(config, e.evse_uid) or None,
                     }
                 ],
             }

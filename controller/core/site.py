@@ -184,6 +184,11 @@ class Site:
                     rec.key, rec.id_tag, rec.started_at, rec.energy_wh, rec.power_w
                 )
 
+    def evse_uid_of(self, charger_id: str, ocpp_evse: int | None) -> str | None:
+        """The OCPI EVSE uid of a charger's OCPP EVSE (configured or adopted), None if unmapped."""
+        evse = self._evse_at(charger_id, ocpp_evse)
+        return None if evse is None else evse.evse_uid
+
     def _evse_at(self, charger_id: str, ocpp_evse: int | None) -> EvseState | None:
         uid = None if ocpp_evse is None else self._evse_by_ocpp.get((charger_id, ocpp_evse))
         return None if uid is None else self.evses[uid]

@@ -139,6 +139,32 @@ class SitePolicy:
 
     accept_unknown_offline: bool = False
     realtime_timeout_s: float = 2.0
+    free_vend: bool = False  # private or free sites: every token charges, nobody is asked
+
+
+class Code(StrEnum):
+    """Why, as a machine reads it: what the charger is told and what reports count."""
+
+    ACCEPTED = "ACCEPTED"
+    EMSP_BLOCKED = "EMSP_BLOCKED"
+    EMSP_EXPIRED = "EMSP_EXPIRED"
+    EMSP_NO_CREDIT = "EMSP_NO_CREDIT"
+    EMSP_NOT_ALLOWED = "EMSP_NOT_ALLOWED"
+    EMSP_UNKNOWN = "EMSP_UNKNOWN"
+    NOT_VALID = "NOT_VALID"  # the cached token says valid=false
+    EXPIRED = "EXPIRED"  # a cached authorization ran out
+    UNKNOWN_OFFLINE = "UNKNOWN_OFFLINE"  # unknown token and the eMSP cannot be asked
+    NEEDS_EMSP = "NEEDS_EMSP"  # NEVER token and the eMSP did not answer
+    ASK = "ASK"
+
+
+_EMSP_CODES = {
+    BackendAnswer.BLOCKED: Code.EMSP_BLOCKED,
+    BackendAnswer.EXPIRED: Code.EMSP_EXPIRED,
+    BackendAnswer.NO_CREDIT: Code.EMSP_NO_CREDIT,
+    BackendAnswer.NOT_ALLOWED: Code.EMSP_NOT_ALLOWED,
+    BackendAnswer.UNKNOWN: Code.EMSP_UNKNOWN,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +174,8 @@ class Decision:
     outcome: Outcome
     reason: str
     token: Token | None = None
+    code: Code = Code.ACCEPTED
+    by_emsp: bool = False  # the eMSP's real-time answer decided (OCPI auth_method AUTH_REQUEST)
 
     @property
     def accepted(self) -> bool:
@@ -168,9 +196,11 @@ def decide(
     `token` is the cached OCPI Token for the uid as read (None if unknown); `expires_at` is the
     end of a cached real-time answer, if the token is known only from one.
     """
+    if policy.free_vend:
+        return Decision(Outcome.ACCEPT, "free vend: this site accepts every token", token)
     if token is None:
         if uplink_up:
-            return Decision(Outcome.ASK, "unknown token: asking the eMSP in real time")
+            return Decision(Outcome.ASK, "unknown token: asking the eMSP in real time", code=Code.ASK)
         return _unknown_offline(policy)
     expired = expires_at is not None and now is not None and now >= expires_at
     match token.whitelist:
@@ -198,23 +228,23 @@ def decide_after(
 ) -> Decision:
     """Second step, after asking: the eMSP's answer wins; without one, fall back by whitelist."""
     if answer is BackendAnswer.ALLOWED:
-        return Decision(Outcome.ACCEPT, "allowed by the eMSP in real time", token)
+        return Decision(Outcome.ACCEPT, "allowed by the eMSP in real time", token, by_emsp=True)
     if answer is not BackendAnswer.NO_ANSWER:
-        return Decision(Outcome.REJECT, f"eMSP answered {answer.value}", token)
+        return Decision(Outcome.REJECT, f"eMSP answered {answer.value}", token, _EMSP_CODES[answer], True)
     if token is None:
         return _unknown_offline(policy)
     expired = expires_at is not None and now is not None and now >= expires_at
     if token.whitelist is Whitelist.NEVER:
-        return Decision(Outcome.REJECT, "whitelist NEVER and the eMSP did not answer", token)
+        return Decision(Outcome.REJECT, "whitelist NEVER and the eMSP did not answer", token, Code.NEEDS_EMSP)
     # ALLOWED_OFFLINE: OCPI says the CPO shall accept when the eMSP is unreachable.
     return _local(token, expired, f"whitelist {token.whitelist} and the eMSP did not answer")
 
 
 def _local(token: Token, expired: bool, why: str) -> Decision:
     if not token.valid:
-        return Decision(Outcome.REJECT, f"{why}; token is not valid", token)
+        return Decision(Outcome.REJECT, f"{why}; token is not valid", token, Code.NOT_VALID)
     if expired:
-        return Decision(Outcome.REJECT, f"{why}; cached authorization expired", token)
+        return Decision(Outcome.REJECT, f"{why}; cached authorization expired", token, Code.EXPIRED)
     return Decision(Outcome.ACCEPT, why, token)
 
 
@@ -223,12 +253,54 @@ def _unknown_offline(policy: SitePolicy) -> Decision:
         return Decision(
             Outcome.ACCEPT, "unknown token, eMSP unreachable: site policy accepts unknown tokens offline"
         )
-    return Decision(Outcome.REJECT, "unknown token and the eMSP cannot be asked (site policy: reject)")
+    return Decision(
+        Outcome.REJECT,
+        "unknown token and the eMSP cannot be asked (site policy: reject)",
+        code=Code.UNKNOWN_OFFLINE,
+    )
+
+
+# OCPP AuthorizationStatus per version: 1.6 has no NoCredit/Unknown/NotAllowed, 2.0.1 does.
+_OCPP16 = {
+    Code.ACCEPTED: "Accepted",
+    Code.EMSP_BLOCKED: "Blocked",
+    Code.EMSP_EXPIRED: "Expired",
+    Code.EXPIRED: "Expired",
+    Code.NOT_VALID: "Blocked",
+}
+_OCPP201 = {
+    Code.ACCEPTED: "Accepted",
+    Code.EMSP_BLOCKED: "Blocked",
+    Code.EMSP_EXPIRED: "Expired",
+    Code.EXPIRED: "Expired",
+    Code.NOT_VALID: "Blocked",
+    Code.EMSP_NO_CREDIT: "NoCredit",
+    Code.EMSP_NOT_ALLOWED: "NotAtThisLocation",
+    Code.EMSP_UNKNOWN: "Unknown",
+    Code.UNKNOWN_OFFLINE: "Unknown",
+}
+
+
+def ocpp_status(decision: Decision, ocpp_version: str) -> str:
+    """The AuthorizationStatus a charger is told for a decision (Invalid where nothing fits)."""
+    if decision.outcome is Outcome.ACCEPT:
+        return "Accepted"
+    table = _OCPP16 if ocpp_version.startswith("1.6") else _OCPP201
+    return table.get(decision.code, "Invalid")
 
 
 class Authorizer(Protocol):
     """Answers "may this token charge here?" the OCPI way; the OCPP handlers' one question."""
 
-    async def authorize(self, uid: str, *, charger_id: str, evse_uid: str | None) -> Decision:
-        """Decide for a token as read by a charger, asking the eMSP in real time if the rules say so."""
+    async def authorize(
+        self, uid: str, *, charger_id: str, evse_uid: str | None, reuse_s: float = 0.0
+    ) -> Decision:
+        """Decide for a token as read by a charger, asking the eMSP in real time if the rules say so.
+
+        reuse_s > 0 allows answering from this site's own decision for the uid if it is that recent.
+        """
+        ...
+
+    def recent(self, uid: str, within_s: float) -> Decision | None:
+        """This site's own decision for the uid if it is at most within_s old, else None."""
         ...

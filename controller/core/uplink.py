@@ -114,3 +114,25 @@ def auth_request_message(
         },
         lane=Lane.COMMAND,
     )
+
+
+def session_message(session: dict[str, Any], topics: Topics) -> Outgoing:
+    """The full OCPI Session (PUT semantics), ordered per session, never dropped."""
+    return Outgoing(
+        topic=topics.session(session["id"]),
+        stream=f"sessions/{session['id']}",
+        type="session",
+        data=session,
+        lane=Lane.SESSION,
+    )
+
+
+def cdr_message(cdr: dict[str, Any], topics: Topics) -> Outgoing:
+    """The OCPI CDR of a finished session, sent once (a re-send after a crash is the same CDR)."""
+    return Outgoing(
+        topic=topics.cdr(cdr["id"]),
+        stream=f"cdrs/{cdr['id']}",
+        type="cdr",
+        data=cdr,
+        lane=Lane.SESSION,
+    )

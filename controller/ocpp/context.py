@@ -12,6 +12,7 @@ from controller.core.config import ChargerSettings, Config
 from controller.core.msglog import OcppFrame
 from controller.core.ports import MessageLog, TransactionJournal
 from controller.core.registry import ChargerRegistry
+from controller.core.tokens import Authorizer
 from controller.core.transactions import MemoryJournal
 from controller.ocpp.sessions import Sessions
 
@@ -28,6 +29,7 @@ class OcppContext:
     # Restored after an accidental overwrite (connection-level engineer); check against the original.
     journal: TransactionJournal = field(default_factory=MemoryJournal)
     sessions: Sessions = field(default_factory=Sessions)
+    authorizer: Authorizer | None = None  # None: every token is accepted (free vend)
 
     def charger(self, charger_id: str) -> ChargerSettings | None:
         """The charger's configuration, None if it is not configured."""
@@ -63,6 +65,13 @@ class OcppContext:
         """The charger's security-profile-1 password, None if it has none."""
         c = self.charger(charger_id)
         return c.password if c is not None else None
+
+    def evse_uid(self, charger_id: str, ocpp_evse: int | None) -> str | None:
+        """The OCPI evse_uid of a charger's OCPP EVSE/connector number, None if not mapped."""
+        c = self.charger(charger_id)
+        if c is None or ocpp_evse is None:
+            return None
+        return next((e.evse_uid for e in c.evses if e.ocpp_evse == ocpp_evse), None)
 
     def security_profile(self, charger_id: str) -> int:
         """The charger's configured security profile (0 for chargers not in the configuration)."""

@@ -8,7 +8,6 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import (
     Action,
-    AuthorizationStatus,
     DataTransferStatus,
     RegistrationStatus,
 )
@@ -16,6 +15,7 @@ from ocpp.v16.enums import (
 from controller.core.clock import rfc3339
 from controller.core.events import ChargerBooted, ChargerReported, ConnectorStatusChanged
 from controller.core.ocpp_facts import meter_16, start_16, stop_16
+from controller.ocpp.authorize import decide, id_tag_info_16, recent
 from controller.ocpp.context import OcppContext
 from controller.ocpp.journaling import commit
 
@@ -31,11 +31,6 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
 
     def _report(self, message: str, **data: Any) -> None:
         self._ctx.emit(ChargerReported(self.id, "1.6", message, self._ctx.clock.now(), data))
-
-    def _id_tag_info(self) -> dict[str, str]:
-        # Roaming authorization (OCPI whitelist rules) arrives with issue 6; until then the site
-        # accepts every card, as an unconfigured free-vend site would.
-        return {"status": AuthorizationStatus.accepted.value}
 
     @on(Action.boot_notification)
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kw: Any) -> Any:
@@ -80,22 +75,27 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         return call_result.StatusNotification()
 
     @on(Action.authorize)
-    def on_authorize(self, id_tag: str) -> Any:
-        return call_result.Authorize(id_tag_info=self._id_tag_info())
+    async def on_authorize(self, id_tag: str) -> Any:
+        return call_result.Authorize(id_tag_info=id_tag_info_16(await decide(self._ctx, self.id, id_tag)))
 
     @on(Action.start_transaction)
     async def on_start(self, **payload: Any) -> Any:
         decision = await commit(self._ctx, start_16(self.id, self._ctx.clock.now(), payload))
         assert decision.record is not None  # a start always has its record
+        # The transaction is on disk whatever the verdict: a start the charger made offline with a
+        # card found invalid now is kept, and the charger applies StopTransactionOnInvalidId.
+        verdict = await decide(self._ctx, self.id, payload["id_tag"], payload.get("connector_id"), reuse=True)
         return call_result.StartTransaction(
-            transaction_id=int(decision.record.ocpp_tx_id), id_tag_info=self._id_tag_info()
+            transaction_id=int(decision.record.ocpp_tx_id), id_tag_info=id_tag_info_16(verdict)
         )
 
     @on(Action.stop_transaction)
     async def on_stop(self, **payload: Any) -> Any:
         # Unknown or already stopped: recorded and answered normally, so the charger's queue moves on.
         await commit(self._ctx, stop_16(self.id, self._ctx.clock.now(), payload))
-        return call_result.StopTransaction(id_tag_info=self._id_tag_info() if payload.get("id_tag") else None)
+        # Nobody is asked to authorize a stop: answer only with a decision this site already made.
+        verdict = recent(self._ctx, payload["id_tag"]) if payload.get("id_tag") else None
+        return call_result.StopTransaction(id_tag_info=id_tag_info_16(verdict) if verdict else None)
 
     @on(Action.meter_values)
     async def on_meter_values(self, **payload: Any) -> Any:

@@ -8,7 +8,6 @@ from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import (
     Action,
-    AuthorizationStatusEnumType,
     DataTransferStatusEnumType,
     RegistrationStatusEnumType,
 )
@@ -16,6 +15,7 @@ from ocpp.v201.enums import (
 from controller.core.clock import rfc3339
 from controller.core.events import ChargerBooted, ChargerReported, ConnectorStatusChanged
 from controller.core.ocpp_facts import meter_201, transaction_event_201
+from controller.ocpp.authorize import decide, id_token_info_201
 from controller.ocpp.context import OcppContext
 from controller.ocpp.journaling import commit
 
@@ -31,11 +31,6 @@ class CentralSystem201(ChargePoint):  # type: ignore[misc]
 
     def _report(self, message: str, **data: Any) -> None:
         self._ctx.emit(ChargerReported(self.id, "2.0.1", message, self._ctx.clock.now(), data))
-
-    def _token_info(self) -> dict[str, str]:
-        # Roaming authorization (OCPI whitelist rules) arrives with issue 6; until then the site
-        # accepts every token, as an unconfigured free-vend site would.
-        return {"status": AuthorizationStatusEnumType.accepted.value}
 
     @on(Action.boot_notification)
     def on_boot(self, charging_station: dict[str, Any], reason: str, **kw: Any) -> Any:
@@ -86,16 +81,21 @@ class CentralSystem201(ChargePoint):  # type: ignore[misc]
         return call_result.StatusNotification()
 
     @on(Action.authorize)
-    def on_authorize(self, id_token: dict[str, Any], **kw: Any) -> Any:
-        return call_result.Authorize(id_token_info=self._token_info())
+    async def on_authorize(self, id_token: dict[str, Any], **kw: Any) -> Any:
+        verdict = await decide(self._ctx, self.id, str(id_token.get("id_token", "")))
+        return call_result.Authorize(id_token_info=id_token_info_201(verdict))
 
     @on(Action.transaction_event)
     async def on_transaction_event(self, **payload: Any) -> Any:
         # Offline-queued events arrive in order on this connection (handled one at a time) with
         # offline=true and past timestamps; duplicates and seqNo gaps are the journal's to judge.
         await commit(self._ctx, transaction_event_201(self.id, self._ctx.clock.now(), payload))
-        token = self._token_info() if payload.get("id_token") else None
-        return call_result.TransactionEvent(id_token_info=token)
+        id_token = payload.get("id_token")
+        if not id_token:
+            return call_result.TransactionEvent()
+        evse = (payload.get("evse") or {}).get("id")
+        verdict = await decide(self._ctx, self.id, str(id_token.get("id_token", "")), evse, reuse=True)
+        return call_result.TransactionEvent(id_token_info=id_token_info_201(verdict))
 
     @on(Action.meter_values)
     async def on_meter_values(self, **payload: Any) -> Any:

@@ -14,13 +14,23 @@ from typing import Any
 from controller.core.clock import Clock, rfc3339
 from controller.core.envelope import Outgoing, Topics, uuid7
 from controller.core.token_sync import TokenCache, pick
-from controller.core.tokens import BackendAnswer, Decision, Outcome, SitePolicy, Token, decide, decide_after
+from controller.core.tokens import (
+    BackendAnswer,
+    Decision,
+    Outcome,
+    SitePolicy,
+    Token,
+    decide,
+    decide_after,
+    normalize_uid,
+)
 from controller.core.uplink import auth_request_message
 from controller.sync.downlink import Downlink, Rejected
 
 log = logging.getLogger(__name__)
 
 AUDIT_SIZE = 1000
+RECENT_SIZE = 10_000
 _ANSWERS = {a.value for a in BackendAnswer} - {BackendAnswer.NO_ANSWER.value}
 
 
@@ -83,19 +93,44 @@ class RealtimeAuthorizer:
         self._uplink_up = uplink_up
         self._waiting: dict[str, asyncio.Future[BackendAnswer]] = {}
         self.audit: deque[AuditEntry] = deque(maxlen=AUDIT_SIZE)
+        self._recent: dict[str, tuple[float, Decision]] = {}
 
     def register(self, downlink: Downlink) -> None:
         """Route auth/responses/{request_id} to the waiting request."""
         downlink.route("auth/responses/+", r"auth/responses/([A-Za-z0-9._\-]{1,64})", self._on_response)
 
-    async def authorize(self, uid: str, *, charger_id: str, evse_uid: str | None) -> Decision:
-        """The decision for a presented token, recorded with its reason."""
+    async def authorize(
+        self, uid: str, *, charger_id: str, evse_uid: str | None, reuse_s: float = 0.0
+    ) -> Decision:
+        """The decision for a presented token, recorded with its reason.
+
+        reuse_s > 0 reuses this site's own decision for the same uid if it is that recent: a
+        StartTransaction right after an Authorize must not ask the eMSP (and wait) a second time.
+        """
+        key = normalize_uid(uid)
+        reused = self.recent(uid, reuse_s) if reuse_s > 0 else None
+        if reused is not None:
+            return reused
+        decision = await self._decide(uid, evse_uid)
+        if len(self._recent) >= RECENT_SIZE:
+            self._recent.clear()  # crude bound; reuse is an optimisation, never a correctness need
+        self._recent[key] = (self._clock.monotonic(), decision)
+        self._record(uid, charger_id, evse_uid, decision)
+        return decision
+
+    def recent(self, uid: str, within_s: float) -> Decision | None:
+        """This site's own decision for the uid if it is at most within_s old, else None."""
+        found = self._recent.get(normalize_uid(uid))
+        if found is None or self._clock.monotonic() - found[0] > within_s:
+            return None
+        return found[1]
+
+    async def _decide(self, uid: str, evse_uid: str | None) -> Decision:
         token = pick(await asyncio.to_thread(self._cache.lookup, uid))
         decision = decide(token, uplink_up=self._uplink_up(), policy=self._policy)
         if decision.outcome is Outcome.ASK:
             answer = await self._ask(uid, token, evse_uid)
             decision = decide_after(token, answer, policy=self._policy)
-        self._record(uid, charger_id, evse_uid, decision)
         return decision
 
     def explain(self, uid: str, token: Token | None) -> dict[str, Any]:

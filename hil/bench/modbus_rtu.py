@@ -1,6 +1,6 @@
 """RTU bus benchmark: 8 SDM630-class meters at 9600 Bd vs the physical minimum; one dead device.
 
-python -m hil.bench.modbus_rtu [--cycle-seconds 20] [--period-seconds 15] [--baud 9600]
+python -m hil.bench.modbus_rtu [--cycle-seconds 20] [--period-seconds 15] [--interval 1] [--baud 9600]
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baud", type=int, default=9600)
     ap.add_argument("--cycle-seconds", type=float, default=20.0)
     ap.add_argument("--period-seconds", type=float, default=15.0)
+    ap.add_argument("--interval", type=float, default=1.0, help="poll interval in the dead-device run")
     args = ap.parse_args(argv)
     started = time.time()
     c = asyncio.run(cycle_benchmark(args.baud, args.cycle_seconds))
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         f"t3.5 violations seen by the line: {c['gap_violations']}",
         flush=True,
     )
-    d = asyncio.run(dead_device_benchmark(args.baud, args.period_seconds))
+    d = asyncio.run(dead_device_benchmark(args.baud, args.period_seconds, args.interval))
     dead = d["one_dead"]
     print(
         f"one dead device: live poll period {dead['mean_period_s']} s "

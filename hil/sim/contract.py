@@ -14,7 +14,7 @@ from jsonschema import Draft7Validator
 DOCS_SCHEMAS = Path(__file__).parents[2] / "docs" / "schemas"
 OCPI_SCHEMAS = Path(__file__).parents[2].parent / "shared" / "ocpi-schemas" / "2.2.1"
 
-# topic (relative to root) -> (payload schema, data schema, is enveloped)
+# topic (relative to root) -> (payload schema, data schema); "ocpi:x" is ocpi.2_2_1.x.json
 _RULES: list[tuple[re.Pattern[str], str | None, str | None]] = [
     (re.compile(r"online"), "online.json", None),
     (re.compile(r"location"), "ocpi:location", None),
@@ -25,6 +25,9 @@ _RULES: list[tuple[re.Pattern[str], str | None, str | None]] = [
     (re.compile(r"tokens/resync"), "envelope.json", "token_resync_request.json"),
     (re.compile(r"errors"), "envelope.json", "downlink_rejected.json"),
     (re.compile(r"auth/requests"), "envelope.json", "auth_request.json"),
+    # OCPI objects are checked against the OCPI 2.2.1 schemas themselves ("ocpi:<name>").
+    (re.compile(r"sessions/[^/]+"), "envelope.json", "ocpi:session"),
+    (re.compile(r"cdrs/[^/]+"), "envelope.json", "ocpi:cdr"),
 ]
 # What the backend itself sends down; a subscriber to {root}/# sees it too, and it is not ours.
 _DOWN = re.compile(r"tokens/full/.+|tokens/delta|tariffs/.+|commands/[A-Z_]+|auth/responses/.+")

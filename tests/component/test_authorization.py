@@ -43,8 +43,8 @@ EMSP = {
 async def site(site_spec: SiteSpec, broker: Broker) -> Any:
     with BackendSimulator(broker.url, ROOT) as backend:
         backend.emsp = EMSP.get  # answers what it knows, stays silent otherwise
-        text = render(site_spec) + "\n[auth]\nrealtime_timeout = 0.5\n"
-        ctl = SiteController(validate(tomllib.loads(text)))
+        site_spec.free_vend, site_spec.auth_timeout = False, 0.5
+        ctl = SiteController(validate(tomllib.loads(render(site_spec))))
         await ctl.start()
         try:
             tokens = [
@@ -99,3 +99,30 @@ async def test_uplink_down_decides_locally_without_asking(site: Any, broker: Bro
     explained = ctl.authorizer.explain("NEVER-OK", ctl.tokens.lookup("NEVER-OK")[0])
     assert explained["decision"] == "REJECT" and "NEVER" in explained["reason"]
     broker.start()
+
+
+async def test_drivers_at_a_real_charger_online_and_offline(site: Any, broker: Broker) -> None:
+    """Issue 6 acceptance: OCPP Authorize answered by the OCPI rules, uplink up and down."""
+    from hil.sim.chargepoint import ChargePointSimulator
+
+    ctl, _ = site
+    url = f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp"
+    async with ChargePointSimulator("CP-1", url, connectors=2) as cp16:
+        assert await cp16.boot() == "Accepted"
+        assert await cp16.authorize("OFFLINE-OK") is False  # the eMSP says BLOCKED while reachable
+        assert await cp16.authorize("NEVER-OK") is True
+        broker.kill()
+        for _ in range(500):
+            if not ctl.uplink.connected:
+                break
+            await asyncio.sleep(0.01)
+        assert await cp16.authorize("OFFLINE-OK") is True  # eMSP unreachable: accepted (OCPI)
+        assert await cp16.authorize("NEVER-SILENT") is False  # NEVER offline: rejected
+        broker.start()
+    why = [e.as_json()["reason"] for e in ctl.authorizer.audit if e.charger_id == "CP-1"]
+    assert why == [
+        "eMSP answered BLOCKED",
+        "allowed by the eMSP in real time",
+        "whitelist ALLOWED_OFFLINE and the eMSP did not answer",
+        "whitelist NEVER and the eMSP did not answer",
+    ]

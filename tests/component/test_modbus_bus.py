@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from pymodbus import FramerType
+from pymodbus.server import ModbusSerialServer
 
 from controller.core.clock import SystemClock
 from controller.core.config import MeterSettings, parse_transport
@@ -15,7 +18,7 @@ from drivers.bus import Bus
 from drivers.library import load_device
 from drivers.service import ModbusService
 from drivers.transport import RequestFailed
-from hil.sim.meter import MeterSimulator
+from hil.sim.meter import DeviceSimulator, MeterSimulator
 from tests.component.rtu_pty import RtuPtyBus, Unit
 
 SDM = load_device("eastron_sdm630")
@@ -168,3 +171,23 @@ async def test_counter_reset_is_rejected_then_rebased_over_tcp(run: Any) -> None
     assert 4000.0 not in accepted
     assert accepted[-1] == pytest.approx(5000.0 + 41.0, abs=2.0)  # re-based on the old total
     assert r.health("m").counts["rejected_values"] >= 1
+
+
+async def test_rtu_over_tcp_gateway_shares_one_connection(run: Any) -> None:
+    with socket.socket() as s:  # a free port for the gateway (pymodbus cannot report its own)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sims = [DeviceSimulator("eastron_sdm630", unit_id=u, values={"power": 100.0 * u}) for u in (1, 2)]
+    server = ModbusSerialServer(
+        [d.sim_device() for d in sims], framer=FramerType.RTU, port=f"socket://127.0.0.1:{port}"
+    )
+    await server.serve_forever(background=True)
+    try:
+        url = f"rtutcp://127.0.0.1:{port}?baud=19200"
+        r: Run = run([meter("g1", url, 1), meter("g2", url, 2)])
+        assert len(r.service.buses) == 1
+        await r.until(lambda: len(r.reads("g1")) >= 2 and len(r.reads("g2")) >= 2)
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+    assert r.reads("g1")[-1].values["power"] == pytest.approx(100.0)
+    assert r.reads("g2")[-1].values["power"] == pytest.approx(200.0)
