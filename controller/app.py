@@ -35,7 +35,7 @@ from controller.core.events import (
     UplinkChanged,
 )
 from controller.core.registry import ChargerApproved, ChargerRegistry
-from controller.core.sessions import Authorization, auth_method_of
+from controller.core.sessions import Authorization, auth_method_of, session_id_of
 from controller.core.site import Site
 from controller.core.tokens import SitePolicy
 from controller.core.uplink import (
@@ -54,6 +54,7 @@ from controller.store.outbox import SqliteOutbox
 from controller.store.sessions import SqliteSessionStore
 from controller.store.tokens import SqliteTokenCache
 from controller.sync.authorization import RealtimeAuthorizer
+from controller.sync.commands import OcpiCommands
 from controller.sync.downlink import Downlink
 from controller.sync.sessions import SessionService
 from controller.sync.tariffs import TariffSync
@@ -181,6 +182,17 @@ class SiteController:
             authorizer=self.authorizer,
         )
         self.commands = CommandService(ocpp_ctx.sessions, config)
+        self.ocpi_commands = OcpiCommands(
+            self.commands,
+            self.authorizer,
+            self._topics,
+            config.site.location_id,
+            self._enqueue,
+            self.site.evse_status,
+            self._transaction_of_session,
+            config.evse_uids(),
+        )
+        self.ocpi_commands.register(self.downlink)
         self.ocpp = OcppServer(ocpp_ctx)
         # One bus (and scheduler) per distinct transport: meters sharing an RS-485 line share it.
         self.modbus = ModbusService(config.meters, self.clock, self.bus.publish)
@@ -203,6 +215,11 @@ class SiteController:
         decision = self.authorizer.recent(ev.id_tag, 24 * 3600.0) if ev.id_tag else None
         by_emsp = decision is not None and decision.by_emsp
         return Authorization(auth_method_of(ev.remote_start_id is not None, by_emsp))
+
+    def _transaction_of_session(self, session_id: str) -> str | None:
+        """The running transaction behind an OCPI session id (STOP_SESSION), None if none is."""
+        keys = self.site.running_transactions().values()
+        return next((key for key in keys if session_id_of(key) == session_id), None)
 
     def _enqueue(self, messages: Sequence[Outgoing]) -> None:
         self.uplink.enqueue(messages)
@@ -315,6 +332,7 @@ class SiteController:
             if task.get_name().startswith(("meter-", "sessions")):
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.ocpi_commands.close()
         await self.uplink.stop()
         await asyncio.to_thread(self.outbox.close)
         await asyncio.to_thread(self.journal.close)  # after the OCPP server: no handler commits any more

@@ -83,6 +83,12 @@ class Topics:
     def auth_requests(self) -> str:
         return f"{self.root}/auth/requests"
 
+    def command_response(self, command_id: str) -> str:
+        return f"{self.root}/commands/{command_id}/response"
+
+    def command_result(self, command_id: str) -> str:
+        return f"{self.root}/commands/{command_id}/result"
+
     def session(self, session_id: str) -> str:
         return f"{self.root}/sessions/{session_id}"
 

@@ -230,6 +230,18 @@ class ChargerCommands(Protocol):
         """Reboot a charger: hard (1.6 Hard / 2.0.1 Immediate) or when idle (Soft / OnIdle)."""
         ...
 
+    async def reserve(
+        self, evse_uid: str, id_tag: str, expiry: str, reservation_id: int, timeout_s: float | None = None
+    ) -> CommandResult:
+        """Reserve an EVSE for an id tag until expiry (RFC 3339) under siteedge's reservation id."""
+        ...
+
+    async def cancel_reservation(
+        self, evse_uid: str, reservation_id: int, timeout_s: float | None = None
+    ) -> CommandResult:
+        """Cancel siteedge's reservation id on the EVSE's charger."""
+        ...
+
     async def unlock(self, evse_uid: str, timeout_s: float | None = None) -> CommandResult:
         """Unlock an EVSE's connector."""
         ...

@@ -658,7 +658,8 @@ def partner_report(records: Sequence[SessionRecord], start: datetime, end: datet
             groups.setdefault((r.token.country_code, r.token.party_id), []).append(r)
     out = []
     for (cc, party), rs in sorted(groups.items()):
-        kwh = sum((Decimal(str(r.kwh)) for r in rs), Decimal(0))
+        # The stored OCPI object's kwh: listings load records without their points.
+        kwh = sum((Decimal(str(r.ocpi.get("kwh", r.kwh))) for r in rs), Decimal(0))
         excl, incl = Decimal(0), Decimal(0)
         incl_known = True
         for r in rs:

@@ -184,6 +184,15 @@ class Site:
                     rec.key, rec.id_tag, rec.started_at, rec.energy_wh, rec.power_w
                 )
 
+    def running_transactions(self) -> dict[str, str]:
+        """Transaction key of every EVSE with a running transaction, by evse_uid."""
+        return {uid: e.transaction.key for uid, e in self.evses.items() if e.transaction is not None}
+
+    def evse_status(self, evse_uid: str) -> str | None:
+        """An EVSE's current OCPI status, None if the site has no such EVSE."""
+        evse = self.evses.get(evse_uid)
+        return None if evse is None else evse.status.value
+
     def evse_uid_of(self, charger_id: str, ocpp_evse: int | None) -> str | None:
         """The OCPI EVSE uid of a charger's OCPP EVSE (configured or adopted), None if unmapped."""
         evse = self._evse_at(charger_id, ocpp_evse)

@@ -176,6 +176,7 @@ class Decision:
     token: Token | None = None
     code: Code = Code.ACCEPTED
     by_emsp: bool = False  # the eMSP's real-time answer decided (OCPI auth_method AUTH_REQUEST)
+    by_command: bool = False  # the eMSP started or reserved it by command (OCPI auth_method COMMAND)
 
     @property
     def accepted(self) -> bool:
@@ -303,4 +304,8 @@ class Authorizer(Protocol):
 
     def recent(self, uid: str, within_s: float) -> Decision | None:
         """This site's own decision for the uid if it is at most within_s old, else None."""
+        ...
+
+    def grant(self, token: Token, why: str) -> None:
+        """Record that the eMSP authorized this token by command (START_SESSION, RESERVE_NOW)."""
         ...

@@ -136,3 +136,37 @@ def cdr_message(cdr: dict[str, Any], topics: Topics) -> Outgoing:
         data=cdr,
         lane=Lane.SESSION,
     )
+
+
+def _message(text: str) -> list[dict[str, str]]:
+    return [{"language": "en", "text": text[:512]}] if text else []
+
+
+def command_response_message(
+    command_id: str, result: str, timeout_s: int, why: str, topics: Topics
+) -> Outgoing:
+    """OCPI CommandResponse, at once: whether the command was taken on."""
+    data: dict[str, Any] = {"result": result, "timeout": timeout_s}
+    if why:
+        data["message"] = _message(why)
+    return Outgoing(
+        topic=topics.command_response(command_id),
+        stream="commands",
+        type="command_response",
+        data=data,
+        lane=Lane.COMMAND,
+    )
+
+
+def command_result_message(command_id: str, result: str, why: str, topics: Topics) -> Outgoing:
+    """OCPI CommandResult, once the charger acted or the timeout passed."""
+    data: dict[str, Any] = {"result": result}
+    if why:
+        data["message"] = _message(why)
+    return Outgoing(
+        topic=topics.command_result(command_id),
+        stream="commands",
+        type="command_result",
+        data=data,
+        lane=Lane.COMMAND,
+    )

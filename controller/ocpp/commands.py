@@ -211,6 +211,41 @@ class CommandService:
             params = {"connectorId": evse}
         return await self.call(charger_id, "UnlockConnector", params, timeout_s)
 
+    async def reserve(
+        self, evse_uid: str, id_tag: str, expiry: str, reservation_id: int, timeout_s: float | None = None
+    ) -> CommandResult:
+        """ReserveNow on one EVSE until expiry (RFC 3339), under siteedge's own reservation id."""
+        found = self._evse(evse_uid)
+        if found is None:
+            return self._fail("reserve", "", CommandStatus.ERROR, "UnknownEvse", f"no EVSE {evse_uid}")
+        charger_id, evse = found
+        if self._version(charger_id) == "2.0.1":
+            params: dict[str, Any] = {
+                "id": reservation_id,
+                "expiryDateTime": expiry,
+                "idToken": {"idToken": id_tag, "type": "Central"},
+                "evseId": evse,
+            }
+        else:
+            params = {
+                "connectorId": evse,
+                "expiryDate": expiry,
+                "idTag": id_tag,
+                "reservationId": reservation_id,
+            }
+        return await self.call(charger_id, "ReserveNow", params, timeout_s)
+
+    async def cancel_reservation(
+        self, evse_uid: str, reservation_id: int, timeout_s: float | None = None
+    ) -> CommandResult:
+        """CancelReservation of siteedge's reservation id on the EVSE's charger."""
+        found = self._evse(evse_uid)
+        if found is None:
+            return self._fail(
+                "cancel_reservation", "", CommandStatus.ERROR, "UnknownEvse", f"no EVSE {evse_uid}"
+            )
+        return await self.call(found[0], "CancelReservation", {"reservationId": reservation_id}, timeout_s)
+
     async def change_availability(
         self, charger_id: str, evse_uid: str | None, operative: bool, timeout_s: float | None = None
     ) -> CommandResult:

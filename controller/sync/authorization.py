@@ -118,6 +118,16 @@ class RealtimeAuthorizer:
         self._record(uid, charger_id, evse_uid, decision)
         return decision
 
+    def grant(self, token: Token, why: str) -> None:
+        """Record that the eMSP authorized this token by command: the charger's start is accepted.
+
+        OCPI: tokens in START_SESSION / RESERVE_NOW are authorized already; asking again in real
+        time would only add latency (and a NEVER token could even be refused by a slow eMSP).
+        """
+        decision = Decision(Outcome.ACCEPT, why, token, by_command=True)
+        self._recent[normalize_uid(token.uid)] = (self._clock.monotonic(), decision)
+        self._record(token.uid, "-", None, decision)
+
     def recent(self, uid: str, within_s: float) -> Decision | None:
         """This site's own decision for the uid if it is at most within_s old, else None."""
         found = self._recent.get(normalize_uid(uid))

@@ -33,11 +33,11 @@ class BrokerConnection:
         online_payload: Callable[[bool], bytes],
         on_state: Callable[[bool, str], None],
         on_ack: Callable[[int], None],
-        subscriptions: Sequence[str] = (),
+        subscriptions: Callable[[], Sequence[str]] = tuple,
         on_message: Callable[[str, bytes, bool], None] | None = None,
     ) -> None:
         self._s = settings
-        self._subscriptions = list(subscriptions)
+        self._subscriptions = subscriptions  # read at each connect: routes may be added after start-up
         self._on_message = on_message
         self._online_payload = online_payload
         self._on_state = on_state
@@ -154,7 +154,7 @@ class BrokerConnection:
             return
         self.attempts = 0
         # Subscribe on every connect: a broker without our session has forgotten them.
-        for topic in self._subscriptions:
+        for topic in self._subscriptions():
             client.subscribe(topic, qos=1)
         client.publish(f"{self._s.topic_root}/online", self._online_payload(True), qos=1, retain=True)
         log.info(

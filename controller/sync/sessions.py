@@ -76,6 +76,7 @@ class SessionService:
         self._sealed: dict[str, Tariff | None] = {}  # each open session's tariff, parsed once
         self._last_sent: dict[str, float] = {}  # monotonic time of the last Session update sent
         self._dirty: set[str] = set()  # session ids with an unsent newer state
+        self.resumed = asyncio.Event()  # set once stored state and the journal were reconciled
         self._known = tariffs  # a live view: the tariff sync updates it
 
     # --- inputs ----------------------------------------------------------------------------
@@ -90,6 +91,7 @@ class SessionService:
     async def run(self) -> None:
         """Resume after a restart, then apply events one at a time until cancelled."""
         await self._resume()
+        self.resumed.set()
         while True:
             item = await self._queue.get()
             try:

@@ -50,7 +50,7 @@ class Uplink:
             online_payload(version, rfc3339(clock.now())),
             self._state_threadsafe,
             self._ack_threadsafe,
-            subscriptions=downlink.filters if downlink else (),
+            subscriptions=(lambda: downlink.filters) if downlink else tuple,
             on_message=downlink.deliver_threadsafe if downlink else None,
         )
         self._last_reported: tuple[bool, int] | None = None

@@ -25,6 +25,8 @@ _RULES: list[tuple[re.Pattern[str], str | None, str | None]] = [
     (re.compile(r"tokens/resync"), "envelope.json", "token_resync_request.json"),
     (re.compile(r"errors"), "envelope.json", "downlink_rejected.json"),
     (re.compile(r"auth/requests"), "envelope.json", "auth_request.json"),
+    (re.compile(r"commands/[^/]+/response"), "envelope.json", "command_response.json"),
+    (re.compile(r"commands/[^/]+/result"), "envelope.json", "command_result.json"),
     # OCPI objects are checked against the OCPI 2.2.1 schemas themselves ("ocpi:<name>").
     (re.compile(r"sessions/[^/]+"), "envelope.json", "ocpi:session"),
     (re.compile(r"cdrs/[^/]+"), "envelope.json", "ocpi:cdr"),
