@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 test: lint
 	hil/scripts/ensure-system-deps.sh mosquitto chromium
+	hil/scripts/ensure-node-deps.sh
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 unit: $(STAMP)

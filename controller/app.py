@@ -28,6 +28,7 @@ from controller.core.events import (
     MeterFailed,
     MeterHealth,
     MeterRead,
+    ModbusChargerStatus,
     TelemetryReady,
     TransactionEnded,
     TransactionStarted,
@@ -46,6 +47,7 @@ from controller.core.uplink import (
 )
 from controller.ocpp.commands import CommandService
 from controller.ocpp.context import OcppContext
+from controller.ocpp.local_lists import LocalListManager, LocalListSettings
 from controller.ocpp.server import OcppServer
 from controller.store.documents import TinyDocumentStore
 from controller.store.journal import SqliteJournal
@@ -61,6 +63,7 @@ from controller.sync.tariffs import TariffSync
 from controller.sync.tokens import TokenSync
 from controller.sync.uplink import Uplink
 from drivers.library import available as device_models
+from drivers.library import models_of
 from drivers.service import ModbusService
 from local_api import LiveHub, LocalApiServer, create_app
 
@@ -74,6 +77,7 @@ INPUT_EVENTS = (
     MeterRead,
     MeterFailed,
     MeterHealth,
+    ModbusChargerStatus,
     UplinkChanged,
     TransactionStarted,
     TransactionUpdated,
@@ -107,8 +111,16 @@ def load_config(path: str | Path) -> Config:
     models = set(device_models())
     for i, m in enumerate(doc.get("meters", []) if isinstance(doc.get("meters"), list) else []):
         model = m.get("model") if isinstance(m, dict) else None
-        if isinstance(model, str) and model not in models:
+        # "sunspec": any SunSpec meter; its model chain is discovered at first contact.
+        if isinstance(model, str) and model not in models and model != "sunspec":
             problems.append(Problem(f"meters[{i}].model", f"no device model {model!r} in the library"))
+    raw_chargers = doc.get("modbus_chargers")
+    for i, c in enumerate(raw_chargers if isinstance(raw_chargers, list) else []):
+        model = c.get("model") if isinstance(c, dict) else None
+        if isinstance(model, str) and model not in set(models_of("charger")):
+            problems.append(
+                Problem(f"modbus_chargers[{i}].model", f"no charger model {model!r} in the library")
+            )
     if problems or config is None:
         raise ConfigError(problems)
     return config
@@ -193,9 +205,24 @@ class SiteController:
             config.evse_uids(),
         )
         self.ocpi_commands.register(self.downlink)
+        self.local_lists = LocalListManager(
+            self.commands,
+            self.tokens,
+            self.registry_docs,
+            LocalListSettings(
+                config.auth.local_list_partners,
+                config.auth.local_list_recent_days,
+                config.auth.accept_unknown_offline,
+            ),
+            self.clock,
+            self._connected_version,
+        )
+        self._list_syncs: dict[str, asyncio.Task[Any]] = {}
+        self._list_dirty: set[str] = set()
+        self.token_sync.on_change = self._lists_changed
         self.ocpp = OcppServer(ocpp_ctx)
         # One bus (and scheduler) per distinct transport: meters sharing an RS-485 line share it.
-        self.modbus = ModbusService(config.meters, self.clock, self.bus.publish)
+        self.modbus = ModbusService(config.meters, self.clock, self.bus.publish, config.modbus_chargers)
         self._api: LocalApiServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire()
@@ -209,6 +236,38 @@ class SiteController:
         self.bus.subscribe(TelemetryReady, self._publish_telemetry)
         for tx_event in (TransactionStarted, TransactionUpdated, TransactionEnded):
             self.bus.subscribe(tx_event, self.sessions.handle)
+        if not self.config.auth.free_vend:  # a free-vend site needs no lists: nobody is refused
+            self.bus.subscribe(ChargerBooted, lambda e: self._schedule_list_sync(e.charger_id, 2.0))
+
+    def _connected_version(self, charger_id: str) -> str | None:
+        """The OCPP version of a connected charger, None while it is offline."""
+        ch = self.site.chargers.get(charger_id)
+        return ch.ocpp_version if ch is not None and ch.connected else None
+
+    def _lists_changed(self) -> None:
+        if not self.config.auth.free_vend:
+            for charger_id, ch in self.site.chargers.items():
+                if ch.connected:
+                    self._schedule_list_sync(charger_id, 5.0)  # debounced: deltas come in bursts
+
+    def _schedule_list_sync(self, charger_id: str, delay_s: float) -> None:
+        """Update a charger's local list after a pause (after its boot reply; coalescing bursts)."""
+        self._list_dirty.add(charger_id)
+        pending = self._list_syncs.get(charger_id)
+        if pending is not None and not pending.done():
+            return  # the running task sees the dirty flag and goes round once more
+
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            while charger_id in self._list_dirty:
+                self._list_dirty.discard(charger_id)
+                outcome = await self.local_lists.sync(charger_id)
+                log.info("local list of %s: %s", charger_id, outcome)
+
+        task = asyncio.get_running_loop().create_task(later(), name=f"local-list-{charger_id}")
+        self._list_syncs[charger_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _authorization_of(self, ev: TransactionStarted) -> Authorization:
         """OCPI auth_method of a starting transaction, from what decided (the authorizer's memory)."""
@@ -292,6 +351,7 @@ class SiteController:
             commands=self.commands,
             transactions=self.journal,
             modbus=self.modbus,
+            modbus_chargers=self.modbus,
             chargers=self.registry,
             messages=self.message_log,
             sessions=self.sessions,
@@ -329,7 +389,7 @@ class SiteController:
         await self.ocpp.stop()
         await self.sessions.drain(5.0)  # no charger is connected: the last events are all queued
         for task in list(self._tasks):
-            if task.get_name().startswith(("meter-", "sessions")):
+            if task.get_name().startswith(("meter-", "sessions", "local-list-")):
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ocpi_commands.close()

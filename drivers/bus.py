@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from controller.core.config import TransportSettings
 from drivers.timing import REQUEST_BYTES, LineTiming, response_bytes
@@ -16,6 +16,7 @@ LATE_REPLY_MIN_S = 0.1
 # A TCP connection that has stayed silent for this many requests in a row is reopened.
 SILENT_BEFORE_RECONNECT = 3
 RECONNECT_MAX_S = 10.0
+WRITE_REPLY_BYTES = 8  # FC5/FC6/FC16 echo: id, fc, address x2, value or count x2, crc x2
 
 
 class Bus:
@@ -74,6 +75,42 @@ class Bus:
         turnaround_s: float = 0.0,
     ) -> list[int]:
         """One read, after the line's gap and the unit's turnaround; RequestFailed on any failure."""
+        words: list[int] = []
+
+        async def send(limit_s: float) -> None:
+            words[:] = await self.link.read(function, address, count, unit, limit_s)
+
+        await self._exchange(unit, self.wire_s(count), response_bytes(count), send, timeout_s, turnaround_s)
+        return words
+
+    async def write(
+        self,
+        unit: int,
+        function: int,
+        address: int,
+        words: list[int],
+        *,
+        timeout_s: float,
+        turnaround_s: float = 0.0,
+    ) -> None:
+        """One write (FC5/6/16) under the same gap, turnaround and quiet-time rules as a read."""
+        request = REQUEST_BYTES if function in (5, 6) else 9 + 2 * len(words)
+        wire = 0.0 if self.line is None else self.line.frame_s(request) + self.line.frame_s(WRITE_REPLY_BYTES)
+
+        async def send(limit_s: float) -> None:
+            await self.link.write(function, address, words, unit, limit_s)
+
+        await self._exchange(unit, wire, WRITE_REPLY_BYTES, send, timeout_s, turnaround_s)
+
+    async def _exchange(
+        self,
+        unit: int,
+        wire_s: float,
+        reply_bytes: int,
+        send: Callable[[float], Awaitable[None]],
+        timeout_s: float,
+        turnaround_s: float,
+    ) -> None:
         async with self._lock:
             await self._ensure_connected(timeout_s)
             delay = self.ready_at(unit) - self._mono()
@@ -84,9 +121,9 @@ class Bus:
             started = self._mono()
             self.requests += 1
             try:
-                words = await self.link.read(function, address, count, unit, timeout_s + self.wire_s(count))
+                await send(timeout_s + wire_s)
             except RequestFailed as exc:
-                self._after_failure(exc, count, turnaround_s)
+                self._after_failure(exc, reply_bytes, turnaround_s)
                 raise
             finally:
                 self.busy_s += self._mono() - started
@@ -94,14 +131,13 @@ class Bus:
             self._silent = 0
             self._quiet_until = now + (self.line.gap_s if self.line else 0.0)
             self._unit_ready[unit] = now + (turnaround_s if self.line else 0.0)
-            return words
 
-    def _after_failure(self, exc: RequestFailed, count: int, turnaround_s: float) -> None:
+    def _after_failure(self, exc: RequestFailed, reply_bytes: int, turnaround_s: float) -> None:
         now = self._mono()
         if self.line is not None:
             if exc.kind in ("timeout", "crc", "bad_reply"):
                 # The stale-reply trap (DEVICES.md §4): keep quiet until a late reply has passed.
-                late = max(LATE_REPLY_MIN_S, turnaround_s) + self.line.frame_s(response_bytes(count))
+                late = max(LATE_REPLY_MIN_S, turnaround_s) + self.line.frame_s(reply_bytes)
                 self._quiet_until = now + late + self.line.gap_s
             else:
                 self._quiet_until = now + self.line.gap_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +82,7 @@ class BusDevice:
         self._counters: dict[str, CounterState] = {}
         self.poll_times: list[float] = []  # monotonic end of each good poll (benchmarks, tests)
         self.keep_poll_times = False
+        self.latest: dict[str, Value] = {}  # every value of the last good poll, text included
 
     # --- scheduling ------------------------------------------------------------------------
 
@@ -170,15 +172,16 @@ class BusDevice:
             log.warning("meter %s: %s; readings marked unavailable", self.id, reason)
         if self.offline:
             self._once_done = False  # it may come back as another device: read its identity again
-        self._publish(MeterFailed(self.id, at, reason))
-        self._publish_health(at)
+        self._on_failed(reason, at)
 
     def _finish(self, poll: _Poll) -> None:
         self._poll = None
         now, at = self._clock.monotonic(), self._clock.now()
         fresh: dict[str, float | None] = {}
         problems: dict[str, str] = {}
+        self.latest = {}
         for reg, decoded in decode_poll(poll.words):
+            self.latest[reg.name] = decoded
             if reg.rate == "once" or isinstance(decoded, str):
                 self.identity[reg.name] = decoded
                 continue
@@ -202,8 +205,28 @@ class BusDevice:
         if self.keep_poll_times:
             self.poll_times.append(now)
         values, ages = self._with_carried(fresh, now, problems)
+        self._on_read(values, problems, ages, at)
+
+    # --- what a finished poll means (a charger driver says it differently) ---------------------------
+
+    def _on_read(
+        self, values: dict[str, float | None], problems: dict[str, str], ages: dict[str, float], at: datetime
+    ) -> None:
         self._publish(MeterRead(self.id, at, values, problems, ages))
         self._publish_health(at)
+
+    def _on_failed(self, reason: str, at: datetime) -> None:
+        self._publish(MeterFailed(self.id, at, reason))
+        self._publish_health(at)
+
+    # --- writes (none for a meter; see drivers/charger.py) ---------------------------------------------
+
+    def write_due_at(self) -> float:
+        """Monotonic time this device's next write is due (infinity: none pending)."""
+        return math.inf
+
+    async def write_step(self, bus: Bus) -> None:
+        """Send this device's next due write; never raises."""
 
     def _judge_counter(self, reg: Register, raw: float, now: float, problems: dict[str, str]) -> float | None:
         verdict = check_counter(self._counters.get(reg.name), raw, now, counter_limits(reg))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -43,6 +44,22 @@ def pick(
     return None, wake
 
 
+def pick_write(devices: Sequence[BusDevice], bus: Bus, now: float) -> tuple[BusDevice | None, float]:
+    """The device whose due write goes next (writes go before reads), or None and when to look again."""
+    best: tuple[float, int, BusDevice] | None = None
+    wake = float("inf")
+    for i, dev in enumerate(devices):
+        due = dev.write_due_at()
+        if due == float("inf"):
+            continue
+        at = max(due, bus.ready_at(dev.unit))
+        if at > now:
+            wake = min(wake, at)
+        elif best is None or (due, i) < best[:2]:
+            best = (due, i, dev)
+    return (best[2], now) if best else (None, wake)
+
+
 def _would_delay_others(dead: BusDevice, devices: Sequence[BusDevice], bus: Bus, now: float) -> bool:
     horizon = now + dead.worst_cost_s(bus)
     return any(d is not dead and not d.offline and d.due_at() < horizon for d in devices)
@@ -56,15 +73,30 @@ class BusScheduler:
         self.devices = list(devices)
         self._mono = mono
         self._deferred: dict[str, float] = {}
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look at the devices again now (a write was requested while the scheduler slept)."""
+        self._wakeup.set()
 
     async def run(self) -> None:
         """Poll every device on its schedule until cancelled; closes the bus at the end."""
         try:
             while True:
                 now = self._mono()
+                self._wakeup.clear()
+                # Writes first (setpoints, watchdog keep-alives): they go out under the same gap and
+                # turnaround rules, between two requests of a poll if need be.
+                writer, write_wake = pick_write(self.devices, self.bus, now)
+                if writer is not None:
+                    await writer.write_step(self.bus)
+                    continue
                 dev, wake = pick(self.devices, self.bus, now, self._deferred)
                 if dev is None:
-                    await asyncio.sleep(max(0.0, min(wake, now + 1.0) - now))
+                    delay = max(0.0, min(wake, write_wake, now + 1.0) - now)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._wakeup.wait()
                     continue
                 await dev.step(self.bus)
         finally:

@@ -9,14 +9,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from controller.core.clock import Clock, rfc3339
-from controller.core.config import MeterSettings, TransportSettings, parse_transport
+from controller.core.config import MeterSettings, ModbusChargerSettings, TransportSettings, parse_transport
 from controller.core.ports import ModbusBusy
 from drivers import commissioning
 from drivers.bus import Bus
+from drivers.charger import ChargerDevice
 from drivers.device import BusDevice, Emit
 from drivers.library import load_device
 from drivers.plan import cached_plan
 from drivers.scheduler import BusScheduler
+from drivers.sunspec_meter import SunSpecMeter, is_sunspec
 from drivers.timing import cycle_minimum_s
 from drivers.transport import RequestFailed
 
@@ -32,21 +34,35 @@ def bus_key(t: TransportSettings) -> tuple[str, str | None, int | None, str | No
 
 
 class ModbusService:
-    """Builds one Bus + BusScheduler per distinct transport from the meter settings and runs them."""
+    """Builds one Bus + BusScheduler per distinct transport from meters and chargers, and runs them."""
 
-    def __init__(self, meters: Sequence[MeterSettings], clock: Clock, emit: Emit) -> None:
+    def __init__(
+        self,
+        meters: Sequence[MeterSettings],
+        clock: Clock,
+        emit: Emit,
+        chargers: Sequence[ModbusChargerSettings] = (),
+    ) -> None:
         self._clock = clock
         self.buses: dict[tuple[str, str | None, int | None, str | None], BusScheduler] = {}
-        grouped: dict[tuple[str, str | None, int | None, str | None], list[MeterSettings]] = {}
+        grouped: dict[tuple[str, str | None, int | None, str | None], list[BusDevice]] = {}
         for m in meters:
-            grouped.setdefault(bus_key(m.transport), []).append(m)
+            meter = SunSpecMeter(m, clock, emit) if is_sunspec(m.model) else BusDevice(m, clock, emit)
+            grouped.setdefault(bus_key(m.transport), []).append(meter)
+        for c in chargers:
+            grouped.setdefault(bus_key(c.transport), []).append(ChargerDevice(c, clock, emit))
         for key, group in grouped.items():
-            first = group[0]
-            if any(m.transport != first.transport for m in group):
-                log.warning("meters on %s disagree on line settings; using %s", first.transport_url, first.id)
-            bus = Bus(first.transport_url, first.transport, max(m.timeout for m in group), clock.monotonic)
-            devices = [BusDevice(m, clock, emit) for m in group]
-            self.buses[key] = BusScheduler(bus, devices, clock.monotonic)
+            first = group[0].settings
+            if any(d.settings.transport != first.transport for d in group):
+                log.warning(
+                    "devices on %s disagree on line settings; using %s", first.transport_url, first.id
+                )
+            bus = Bus(first.transport_url, first.transport, max(d.timeout for d in group), clock.monotonic)
+            sched = BusScheduler(bus, group, clock.monotonic)
+            for dev in group:
+                if isinstance(dev, ChargerDevice):
+                    dev.wake = sched.wake
+            self.buses[key] = sched
         self._scans: dict[str, dict[str, Any]] = {}
         self._scan_tasks: dict[str, asyncio.Task[None]] = {}
         self._scan_ids = itertools.count(1)
@@ -55,6 +71,24 @@ class ModbusService:
     def devices_by_id(self) -> dict[str, BusDevice]:
         """Every configured device by meter id."""
         return {d.id: d for s in self.buses.values() for d in s.devices}
+
+    @property
+    def charger_devices(self) -> dict[str, ChargerDevice]:
+        """Every Modbus charger by id."""
+        return {d.id: d for d in self.devices_by_id.values() if isinstance(d, ChargerDevice)}
+
+    # --- ModbusChargers / ChargerSetpoints ---------------------------------------------------------
+
+    def chargers(self) -> list[dict[str, Any]]:
+        """Every Modbus charger: model, IEC state, setpoint, applied current, watchdog, health."""
+        return [c.describe_charger() for c in self.charger_devices.values()]
+
+    async def set_current(self, charger_id: str, amps: float) -> bool:
+        """Set a charger's current (below 6 A: pause); True once written and read back where possible."""
+        charger = self.charger_devices.get(charger_id)
+        if charger is None:
+            raise KeyError(f"no Modbus charger {charger_id!r}")
+        return await charger.set_current(amps)
 
     async def run(self) -> None:
         """Run every bus scheduler until cancelled."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pymodbus import FramerType
@@ -121,13 +122,48 @@ class Link:
             self._client.close()
 
     async def read(self, function: int, address: int, count: int, unit: int, timeout_s: float) -> list[int]:
-        """Read count registers (FC3 or FC4); exactly count words or RequestFailed."""
-        fn = self._client.read_input_registers if function == 4 else self._client.read_holding_registers
+        """Read count registers (FC3/FC4) or coils (FC1, a word per bit); exactly count or RequestFailed."""
+        fn = {
+            1: self._client.read_coils,
+            4: self._client.read_input_registers,
+        }.get(function, self._client.read_holding_registers)
+        rr = await self._request(lambda: fn(address, count=count, device_id=unit), timeout_s)
+        if function == 1:
+            return [int(b) for b in list(getattr(rr, "bits", []))[:count]]
+        regs = list(getattr(rr, "registers", []))
+        # RTU replies carry no transaction id: a late answer to an earlier request usually has
+        # another length, and must never be taken for this one.
+        if len(regs) != count:
+            raise RequestFailed("bad_reply", f"expected {count} registers, got {len(regs)}")
+        return regs
+
+    async def write(self, function: int, address: int, words: list[int], unit: int, timeout_s: float) -> None:
+        """Write with FC5 (one coil), FC6 (one register) or FC16 (several); RequestFailed on any failure."""
+        client = self._client
+        call: Callable[[], Any]
+        if function == 5:
+            call = lambda: client.write_coil(address, bool(words[0]), device_id=unit)  # noqa: E731
+        elif function == 6:
+            if len(words) != 1:
+                raise ValueError("FC6 writes exactly one register")
+            call = lambda: client.write_register(address, words[0], device_id=unit)  # noqa: E731
+        elif function == 16:
+            call = lambda: client.write_registers(address, words, device_id=unit)  # noqa: E731
+        else:
+            raise ValueError(f"not a write function code: {function}")
+        rr = await self._request(call, timeout_s)
+        # The echo of FC6/FC16 names the address written; a reply for another address is a stale one.
+        echoed = getattr(rr, "address", address)
+        if isinstance(echoed, int) and echoed != address:
+            raise RequestFailed("bad_reply", f"write echo for address {echoed}, expected {address}")
+
+    async def _request(self, call: Callable[[], Any], timeout_s: float) -> Any:
+        """Send one pymodbus request and await it with its own timeout; the reply or RequestFailed."""
         crc_before = self.crc_errors
         self._in_flight = True
         try:
             async with asyncio.timeout(timeout_s):
-                rr = await fn(address, count=count, device_id=unit)
+                rr = await call()
         except TimeoutError as exc:
             if self.crc_errors != crc_before:
                 raise RequestFailed("crc", "reply failed its CRC check") from exc
@@ -143,9 +179,4 @@ class Link:
         if rr.isError():
             code = getattr(rr, "exception_code", None)
             raise RequestFailed("exception", f"exception response {code}", code)
-        regs = list(getattr(rr, "registers", []))
-        # RTU replies carry no transaction id: a late answer to an earlier request usually has
-        # another length, and must never be taken for this one.
-        if len(regs) != count:
-            raise RequestFailed("bad_reply", f"expected {count} registers, got {len(regs)}")
-        return regs
+        return rr

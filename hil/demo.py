@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import shutil
 import signal
@@ -19,9 +20,10 @@ import httpx
 from hil.broker import Broker, BrokerError, free_port
 from hil.sim.backend import BackendSimulator
 from hil.sim.chargepoint import BaseChargePointSimulator, ChargePointSimulator, ChargePointSimulator201
-from hil.sim.meter import MeterSimulator
+from hil.sim.meter import DeviceSimulator, MeterSimulator
 from hil.sim.physics import EvModel, SimClock, SiteModel
-from hil.siteconfig import SimCharger, SimMeter, SiteSpec, render
+from hil.sim.rtu import RtuBus
+from hil.siteconfig import SimCharger, SimMeter, SimModbusCharger, SiteSpec, render
 
 # Three charge points, mixed protocol versions, five EVSEs: a small depot.
 CHARGERS = (
@@ -35,6 +37,12 @@ EV_MIX = (
     EvModel("premium 22 kW", battery_wh=90_000, max_power_w=22_000, taper_soc=0.85),
 )
 METER_REFRESH_S = 0.5
+# CP-1's two EVSE meters share one emulated RS-485 line (line speed emulated, unit ids 1 and 2).
+RTU_CHARGER = "CP-1"
+RTU_BAUD = 19200
+# CP-3 is an Alfen NG9xx: besides OCPP, siteedge sets its current limit over Modbus TCP.
+MODBUS_CHARGER = SimModbusCharger("CP-3-alfen", "alfen_ng9xx", "", 1, evse_uid="CP-3-1", failsafe_current=6.0)
+DEMO_SETPOINT_A = 16.0
 
 
 @dataclass(slots=True)
@@ -47,36 +55,62 @@ class Demo:
     broker: Broker | None = None
     backend: BackendSimulator | None = None
     controller: asyncio.subprocess.Process | None = None
-    meters: list[tuple[MeterSimulator, str]] | None = None
+    meters: list[tuple[DeviceSimulator, str, str]] | None = None  # simulator, what it measures, transport
     chargers: list[BaseChargePointSimulator] | None = None
+    rtu: RtuBus | None = None
+    modbus_charger: MeterSimulator | None = None
 
 
 def _say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
-async def _start_meters(site: SiteModel) -> list[tuple[MeterSimulator, str]]:
-    """A grid meter and one meter per EVSE, all Eastron SDM630 maps on their own TCP ports."""
-    meters: list[tuple[MeterSimulator, str]] = [(await MeterSimulator("eastron_sdm630").start(), "grid")]
+async def _start_meters(demo: Demo) -> list[tuple[DeviceSimulator, str, str]]:
+    """Eastron SDM630 maps: grid and most EVSEs on their own TCP ports, RTU_CHARGER's on one RS-485 line."""
+
+    def tcp_url(sim: MeterSimulator) -> str:
+        return f"tcp://127.0.0.1:{sim.port}"
+
+    grid = await MeterSimulator("eastron_sdm630").start()
+    meters: list[tuple[DeviceSimulator, str, str]] = [(grid, "grid", tcp_url(grid))]
+    on_line: list[tuple[DeviceSimulator, str]] = []
     for c in CHARGERS:
         for n in range(1, c.evses + 1):
-            meters.append((await MeterSimulator("eastron_sdm630").start(), c.evse_uid(n)))
+            if c.id == RTU_CHARGER:
+                on_line.append((DeviceSimulator("eastron_sdm630", unit_id=n), c.evse_uid(n)))
+            else:
+                sim = await MeterSimulator("eastron_sdm630").start()
+                meters.append((sim, c.evse_uid(n), tcp_url(sim)))
+    if on_line:
+        # Linux ptys refuse parity settings: the line is 8N1 (the bus times what it declares).
+        demo.rtu = await RtuBus([d for d, _ in on_line], baudrate=RTU_BAUD, parity="N").start()
+        url = f"rtu://{demo.rtu.port}?baud={RTU_BAUD}"
+        meters += [(d, what, url) for d, what in on_line]
     return meters
 
 
 async def _feed_meters(
-    site: SiteModel, meters: list[tuple[MeterSimulator, str]], stop: asyncio.Event
+    site: SiteModel,
+    meters: list[tuple[DeviceSimulator, str, str]],
+    charger: MeterSimulator | None,
+    stop: asyncio.Event,
 ) -> None:
     """Keep every meter's registers equal to the physics: grid = base load + all EVSEs."""
     while not stop.is_set():
-        for meter, what in meters:
+        for meter, what, _ in meters:
             readings = site.grid_readings() if what == "grid" else site.evse_readings(what)
             await meter.set_values(readings, strict=False)
+        if charger is not None and MODBUS_CHARGER.evse_uid:
+            readings = site.evse_readings(MODBUS_CHARGER.evse_uid)
+            await charger.set_values(readings, strict=False)
+            await charger.set_state("C" if (readings.get("power") or 0.0) > 0 else "B")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), METER_REFRESH_S)
 
 
-def _spec(demo: Demo, broker: Broker, meters: list[tuple[MeterSimulator, str]], ocpp_port: int) -> SiteSpec:
+def _spec(
+    demo: Demo, broker: Broker, meters: list[tuple[DeviceSimulator, str, str]], ocpp_port: int
+) -> SiteSpec:
     spec = SiteSpec(
         data_dir=str(demo.workdir / "data"),
         mqtt_url=broker.url,
@@ -88,11 +122,30 @@ def _spec(demo: Demo, broker: Broker, meters: list[tuple[MeterSimulator, str]], 
         poll_interval=1.0,
         reconnect_max=5.0,
     )
-    for meter, what in meters:
+    for meter, what, url in meters:
         meter_id = "grid" if what == "grid" else f"m-{what}"
         role = "grid" if what == "grid" else f"evse:{what}"
-        spec.meters.append(SimMeter(meter_id, meter.port, role))
+        spec.meters.append(SimMeter(meter_id, 0, role, unit=meter.unit_id, transport=url))
+    if demo.modbus_charger is not None:
+        url = f"tcp://127.0.0.1:{demo.modbus_charger.port}"
+        spec.modbus_chargers.append(dataclasses.replace(MODBUS_CHARGER, transport=url))
     return spec
+
+
+async def _set_modbus_charger(url: str) -> str:
+    """Set the Modbus charger's current once, as load management would; what the API answered."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(50):  # its first poll may still be under way
+            r = await http.post(
+                f"{url}/api/modbus/chargers/{MODBUS_CHARGER.id}/current",
+                json={"amps": DEMO_SETPOINT_A},
+                timeout=10,
+            )
+            if r.status_code == 200:
+                c = r.json()["charger"]
+                return f"{c['setpoint_a']:g} A (read back {c['verified_setpoint_a']:g} A)"
+            await asyncio.sleep(0.2)
+    return f"not applied (HTTP {r.status_code}: {r.text[:200]})"
 
 
 # The simulated drivers' cards, issued by two roaming partners with different OCPI whitelist rules.
@@ -156,7 +209,10 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
         _say(f"private Mosquitto on {demo.broker.url}")
 
         site = SiteModel(clock=SimClock(speed), seed=42)
-        demo.meters = await _start_meters(site)
+        demo.meters = await _start_meters(demo)
+        demo.modbus_charger = await MeterSimulator(
+            MODBUS_CHARGER.model, unit_id=MODBUS_CHARGER.unit, values={"safe_current": 6.0}
+        ).start()
         spec = _spec(demo, demo.broker, demo.meters, free_port())
         cfg = workdir / "site.toml"
         await asyncio.to_thread(cfg.write_text, render(spec))
@@ -178,6 +234,8 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
         ui = f"http://127.0.0.1:{spec.api_port}"
         await _wait_healthy(ui, demo.controller, log)
         _roaming(demo.backend)
+        # Before the charge points start: a Ctrl-C right after start-up then meets them as before.
+        applied = await _set_modbus_charger(ui)
 
         csms = f"ws://127.0.0.1:{spec.ocpp_port}/ocpp"
         demo.chargers = []
@@ -196,11 +254,19 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
             )
             demo.chargers.append(cp)
             tasks.add(asyncio.create_task(cp.run_sessions(EV_MIX, stop), name=f"sessions-{c.id}"))
-        tasks.add(asyncio.create_task(_feed_meters(site, demo.meters, stop), name="meter-feed"))
+        tasks.add(
+            asyncio.create_task(_feed_meters(site, demo.meters, demo.modbus_charger, stop), name="meter-feed")
+        )
 
         _say(f"controller running (log: {log})")
         kinds = ", ".join(f"{c.id} ({c.ocpp_version})" for c in CHARGERS)
         _say(f"OCPP endpoint {csms}/{{id}}; chargers: {kinds}")
+        if demo.rtu is not None:
+            _say(f"{RTU_CHARGER}'s EVSE meters: RS-485 {demo.rtu.port} at {RTU_BAUD} Bd (units 1, 2)")
+        _say(
+            f"Modbus charger {MODBUS_CHARGER.id} ({MODBUS_CHARGER.model}, "
+            f"EVSE {MODBUS_CHARGER.evse_uid}): {applied}"
+        )
         _say(f"backend simulator records to {workdir / 'backend.jsonl'}")
         _say(f"time runs {speed:g}x faster in the simulated cars")
         _say(f"web UI: {ui}/")
@@ -229,8 +295,13 @@ async def _shutdown(demo: Demo, tasks: set[asyncio.Task[None]]) -> None:
         except TimeoutError:
             demo.controller.kill()
             await demo.controller.wait()
-    for meter, _ in demo.meters or []:
-        await meter.stop()
+    for meter, _, _ in demo.meters or []:
+        if isinstance(meter, MeterSimulator):
+            await meter.stop()
+    if demo.rtu is not None:
+        await demo.rtu.stop()
+    if demo.modbus_charger is not None:
+        await demo.modbus_charger.stop()
     if demo.backend is not None:
         await asyncio.sleep(0.2)  # let the last retained "offline" arrive
         summary = demo.backend.summary()

@@ -21,13 +21,32 @@ class SimCharger:
 
 @dataclass(frozen=True, slots=True)
 class SimMeter:
-    """A simulated Modbus TCP meter."""
+    """A simulated Modbus meter: TCP on 127.0.0.1:port, or the transport URL given (an RTU pty)."""
 
     id: str
     port: int
     role: str
     model: str = "eastron_sdm630"
     unit: int = 1
+    transport: str | None = None  # e.g. "rtu:///dev/pts/5?baud=19200"; None: tcp://127.0.0.1:port
+
+    @property
+    def url(self) -> str:
+        """The transport URL siteedge is configured with."""
+        return self.transport or f"tcp://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SimModbusCharger:
+    """A simulated charger siteedge controls over Modbus ([[modbus_chargers]])."""
+
+    id: str
+    model: str
+    transport: str
+    unit: int
+    evse_uid: str | None = None
+    failsafe_current: float = 6.0
+    max_current: float = 32.0
 
 
 @dataclass(slots=True)
@@ -40,6 +59,7 @@ class SiteSpec:
     api_port: int = 0
     chargers: list[SimCharger] = field(default_factory=list)
     meters: list[SimMeter] = field(default_factory=list)
+    modbus_chargers: list[SimModbusCharger] = field(default_factory=list)
     name: str = "siteedge demo site"
     location_id: str = "DEMO01"
     reconnect_max: float = 2.0
@@ -112,11 +132,24 @@ def render(spec: SiteSpec) -> str:
             "[[meters]]",
             f"id = {_q(m.id)}",
             f"model = {_q(m.model)}",
-            f'transport = "tcp://127.0.0.1:{m.port}"',
+            f"transport = {_q(m.url)}",
             f"unit = {m.unit}",
             f"role = {_q(m.role)}",
             f"poll_interval = {spec.poll_interval}",
             "timeout = 0.5",
+            "",
+        ]
+    for mc in spec.modbus_chargers:
+        lines += [
+            "[[modbus_chargers]]",
+            f"id = {_q(mc.id)}",
+            f"model = {_q(mc.model)}",
+            f"transport = {_q(mc.transport)}",
+            f"unit = {mc.unit}",
+            *([f"evse_uid = {_q(mc.evse_uid)}"] if mc.evse_uid else []),
+            f"failsafe_current = {mc.failsafe_current}",
+            f"max_current = {mc.max_current}",
+            f"poll_interval = {spec.poll_interval}",
             "",
         ]
     return "\n".join(lines)

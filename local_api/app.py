@@ -16,6 +16,7 @@ from controller.core.ports import (
     ChargerAdmin,
     ChargerCommands,
     MessageLog,
+    ModbusChargers,
     ModbusControl,
     TransactionJournal,
 )
@@ -89,6 +90,7 @@ def create_app(
     commands: ChargerCommands | None = None,
     transactions: TransactionJournal | None = None,
     modbus: ModbusControl | None = None,
+    modbus_chargers: ModbusChargers | None = None,
     chargers: ChargerAdmin | None = None,
     messages: MessageLog | None = None,
     sessions: SessionQueries | None = None,
@@ -135,7 +137,7 @@ def create_app(
     if commands is not None or transactions is not None:
         app.include_router(commands_router(commands, transactions))
     if modbus is not None:
-        app.include_router(modbus_router(modbus))
+        app.include_router(modbus_router(modbus, modbus_chargers))
     if chargers is not None or messages is not None:
         app.include_router(chargers_router(chargers, messages))
     if sessions is not None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from controller.core.ports import ModbusBusy, ModbusControl
+from controller.core.ports import ModbusBusy, ModbusChargers, ModbusControl
 
 
 class ScanRequest(BaseModel):
@@ -31,6 +31,12 @@ class ReadRequest(BaseModel):
     timeout: float = Field(0.5, ge=0.02, le=5.0)
 
 
+class CurrentRequest(BaseModel):
+    """POST /api/modbus/chargers/{id}/current: the current limit in A (below 6 A pauses, IEC 61851)."""
+
+    amps: float = Field(ge=0.0, le=1000.0)
+
+
 def _json(value: Any, status: int = 200) -> Response:
     return JSONResponse(_finite(value), status_code=status, headers={"cache-control": "no-store"})
 
@@ -50,9 +56,12 @@ def _problem(status: int, detail: str) -> Response:
     return _json({"detail": detail}, status)
 
 
-def modbus_router(control: ModbusControl) -> APIRouter:
+def modbus_router(control: ModbusControl, chargers: ModbusChargers | None = None) -> APIRouter:
     """The /api/modbus routes over a ModbusControl port (all async: the port lives on the loop)."""
     router = APIRouter(prefix="/api/modbus")
+
+    if chargers is not None:
+        _charger_routes(router, chargers)
 
     @router.get("/devices")
     async def devices() -> Response:
@@ -87,3 +96,24 @@ def modbus_router(control: ModbusControl) -> APIRouter:
             return _problem(400, str(exc))
 
     return router
+
+
+def _charger_routes(router: APIRouter, chargers: ModbusChargers) -> None:
+    """GET /api/modbus/chargers and POST /api/modbus/chargers/{id}/current."""
+
+    @router.get("/chargers")
+    async def list_chargers() -> Response:
+        """Every Modbus charger: IEC state, setpoint, applied current, watchdog and health."""
+        return _json({"chargers": chargers.chargers()})
+
+    @router.post("/chargers/{charger_id}/current")
+    async def set_current(charger_id: str, req: CurrentRequest) -> Response:
+        """Set a charger's current limit: 200 once written and read back, 502 if the charger refused it."""
+        try:
+            ok = await chargers.set_current(charger_id, req.amps)
+        except KeyError:
+            return _problem(404, f"no Modbus charger {charger_id!r}")
+        except ValueError as exc:
+            return _problem(400, str(exc))
+        entry = next((c for c in chargers.chargers() if c.get("id") == charger_id), {})
+        return _json({"ok": ok, "requested_a": req.amps, "charger": entry}, 200 if ok else 502)

@@ -154,12 +154,30 @@ class MeterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ModbusChargerSettings:
+    """[[modbus_chargers]]: a charger controlled over Modbus: status, current setpoint, its watchdog."""
+
+    id: str
+    model: str
+    transport: TransportSettings
+    transport_url: str
+    unit: int | None  # None: the model's default unit id (KEBA, Webasto: 255)
+    evse_uid: str | None  # the OCPI EVSE this charger feeds, if any
+    failsafe_current: float  # A the charger falls back to when siteedge stops (where it can be programmed)
+    max_current: float  # A; requests above are clamped
+    poll_interval: float = 1.0
+    timeout: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
 class AuthSettings:
     """[auth]: how roaming tokens are authorized where OCPI leaves the CPO a choice."""
 
     realtime_timeout: float = 2.0
     accept_unknown_offline: bool = False
     free_vend: bool = False
+    local_list_partners: tuple[tuple[str, str], ...] = ()
+    local_list_recent_days: int = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +192,7 @@ class Config:
     meters: tuple[MeterSettings, ...]
     log_level: str
     auth: AuthSettings = AuthSettings()
+    modbus_chargers: tuple[ModbusChargerSettings, ...] = ()
 
     def evse_uids(self) -> list[str]:
         """Every configured OCPI EVSE uid, in configuration order."""
@@ -349,12 +368,28 @@ _METER: dict[str, _Field] = {
     "timeout": _Field((int, float), 0.5, _range(0.05, 10)),
     "slow_interval": _Field((int, float), 10.0, _range(0.05, 3600)),
 }
+_MODBUS_CHARGER: dict[str, _Field] = {
+    "id": _Field(str, check=_CI36),
+    "model": _Field(str, check=_pattern(r"[a-z0-9_]+", "a device-library charger such as alfen_ng9xx")),
+    "transport": _Field(str),
+    "unit": _Field(int, None, _range(0, 255)),
+    "evse_uid": _Field(str, None, _CI36),
+    # IEC 61851: below 6 A a car cannot charge, so a failsafe is 0 (stop) or at least 6 A.
+    "failsafe_current": _Field(
+        (int, float), 6.0, lambda v: None if v == 0 or 6 <= v <= 80 else f"must be 0 or 6..80 A, got {v}"
+    ),
+    "max_current": _Field((int, float), 32.0, _range(6, 80)),
+    "poll_interval": _Field((int, float), 1.0, _range(0.05, 3600)),
+    "timeout": _Field((int, float), 0.5, _range(0.05, 10)),
+}
 _AUTH: dict[str, _Field] = {
     "realtime_timeout": _Field((int, float), 2.0, _range(0.1, 30.0)),
     "accept_unknown_offline": _Field(bool, False),
     "free_vend": _Field(bool, False),
+    "local_list_partners": _Field(list, []),
+    "local_list_recent_days": _Field(int, 90, _range(1, 3650)),
 }
-_TOP = {"site", "ocpp", "api", "mqtt", "chargers", "meters", "logging", "auth"}
+_TOP = {"site", "ocpp", "api", "mqtt", "chargers", "meters", "logging", "auth", "modbus_chargers"}
 _LOGGING: dict[str, _Field] = {
     "level": _Field(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
 }
@@ -535,6 +570,18 @@ def _security_profile(
     return profile
 
 
+def _partners(raw: list[Any], problems: list[Problem]) -> tuple[tuple[str, str], ...]:
+    """["DE*ABC", ...] as (country_code, party_id) pairs."""
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, str) or not re.fullmatch(r"[A-Z]{2}\*[A-Z0-9]{3}", item):
+            problems.append(Problem(f"auth.local_list_partners[{i}]", "must be COUNTRY*PARTY, e.g. DE*ABC"))
+            continue
+        cc, party = item.split("*")
+        out.append((cc, party))
+    return tuple(out)
+
+
 def validate(doc: Mapping[str, Any]) -> Config:
     """Turn a parsed TOML document into a Config, or raise ConfigError listing every problem."""
     problems: list[Problem] = []
@@ -548,6 +595,7 @@ def validate(doc: Mapping[str, Any]) -> Config:
     api = _section(doc.get("api", {}), _API, "api", problems)
     logging = _section(doc.get("logging", {}), _LOGGING, "logging", problems)
     auth = _section(doc.get("auth", {}), _AUTH, "auth", problems)
+    partners = _partners(auth.get("local_list_partners", []), problems)
     mqtt = _mqtt(doc.get("mqtt", {}), site, problems)
 
     chargers: list[ChargerSettings] = []
@@ -600,6 +648,8 @@ def validate(doc: Mapping[str, Any]) -> Config:
             )
         )
 
+    modbus_chargers = _modbus_chargers(doc.get("modbus_chargers"), seen_uids, meters, problems)
+
     if problems or mqtt is None:
         raise ConfigError(problems or [Problem("mqtt", "invalid")])
     return Config(
@@ -610,5 +660,51 @@ def validate(doc: Mapping[str, Any]) -> Config:
         chargers=tuple(chargers),
         meters=tuple(meters),
         log_level=logging["level"],
-        auth=AuthSettings(float(auth["realtime_timeout"]), auth["accept_unknown_offline"], auth["free_vend"]),
+        modbus_chargers=modbus_chargers,
+        auth=AuthSettings(
+            float(auth["realtime_timeout"]),
+            auth["accept_unknown_offline"],
+            auth["free_vend"],
+            partners,
+            auth["local_list_recent_days"],
+        ),
     )
+
+
+def _modbus_chargers(
+    raw: Any, evse_uids: set[str], meters: list[MeterSettings], problems: list[Problem]
+) -> tuple[ModbusChargerSettings, ...]:
+    """[[modbus_chargers]] tables into settings; problems for bad keys, unknown EVSEs, duplicate ids."""
+    out: list[ModbusChargerSettings] = []
+    for i, item in enumerate(_array(raw, "modbus_chargers", problems)):
+        where = f"modbus_chargers[{i}]"
+        v = _section(item, _MODBUS_CHARGER, where, problems)
+        if len(v) != len(_MODBUS_CHARGER):
+            continue
+        try:
+            transport = parse_transport(v["transport"])
+        except ValueError as exc:
+            problems.append(Problem(f"{where}.transport", str(exc)))
+            continue
+        if v["evse_uid"] is not None and v["evse_uid"] not in evse_uids:
+            problems.append(Problem(f"{where}.evse_uid", f"no EVSE with evse_uid {v['evse_uid']!r}"))
+        # Meters and Modbus chargers share one id space: the Modbus API and health name devices by it.
+        if any(c.id == v["id"] for c in out) or any(m.id == v["id"] for m in meters):
+            problems.append(Problem(f"{where}.id", f"duplicate Modbus device id {v['id']!r}"))
+        if v["failsafe_current"] > v["max_current"]:
+            problems.append(Problem(f"{where}.failsafe_current", "must not exceed max_current"))
+        out.append(
+            ModbusChargerSettings(
+                id=v["id"],
+                model=v["model"],
+                transport=transport,
+                transport_url=v["transport"],
+                unit=v["unit"],
+                evse_uid=v["evse_uid"],
+                failsafe_current=float(v["failsafe_current"]),
+                max_current=float(v["max_current"]),
+                poll_interval=float(v["poll_interval"]),
+                timeout=float(v["timeout"]),
+            )
+        )
+    return tuple(out)

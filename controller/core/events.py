@@ -91,6 +91,26 @@ class MeterFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class ModbusChargerStatus:
+    """A charger controlled over Modbus after a poll or a write: IEC state, current, watchdog, health."""
+
+    charger_id: str
+    at: datetime
+    state: str | None  # IEC 61851 A..F; None when unknown or the charger is unreachable
+    current_applied: float | None  # A the charger applies (its own report, else the verified setpoint)
+    setpoint: float | None  # A siteedge asked for (0 = paused); None before anyone asked
+    watchdog_ok: bool | None  # the charger's watchdog kept alive in time; None: it has none or it is off
+    health: str  # unknown | ok | degraded | offline (as for meters)
+    evse_uid: str | None = None
+    failsafe_current: float | None = None  # A the charger falls back to, as read from it (None: unknown)
+    values: Mapping[str, float | None] = field(default_factory=dict)
+    problems: Mapping[str, str] = field(default_factory=dict)  # e.g. watchdog off, failsafe not programmable
+    counts: Mapping[str, int] = field(default_factory=dict)
+    last_error: str | None = None
+    last_good_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UplinkChanged:
     """The uplink's connection state or backlog changed."""
 

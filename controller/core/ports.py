@@ -143,6 +143,25 @@ class ModbusControl(Protocol):
         ...
 
 
+class ChargerSetpoints(Protocol):
+    """Current limits of chargers controlled over Modbus: load management and the API set them here."""
+
+    async def set_current(self, charger_id: str, amps: float) -> bool:
+        """Ask for amps (below 6 A: pause); True once written (and read back where the device allows).
+
+        KeyError for an unknown charger, ValueError for a negative or non-finite value.
+        """
+        ...
+
+
+class ModbusChargers(ChargerSetpoints, Protocol):
+    """The Modbus chargers as the web API sees them: status and setpoints."""
+
+    def chargers(self) -> list[dict[str, Any]]:
+        """Every Modbus charger: model, IEC state, setpoint, applied current, watchdog, health; JSON-ready."""
+        ...
+
+
 class TransactionJournal(Protocol):
     """Durable transaction journal: a fact is on disk before its future resolves."""
 

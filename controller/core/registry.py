@@ -13,6 +13,9 @@ from controller.core.config import Config
 from controller.core.ports import DocumentStore
 
 TABLE = "chargers"
+# Security profile 1/2 password hashes (core/passwords.py records), apart from the registrations so
+# a charger with a password but no boot yet is not mistaken for one that booted.
+PASSWORDS = "passwords"
 BOOT_FIELDS = ("vendor", "model", "serial", "firmware", "ocpp_version")
 
 
@@ -40,6 +43,7 @@ class ChargerRegistry:
         self._policy = config.ocpp.unknown_chargers
         self._configured = {c.id for c in config.chargers}
         self._docs: dict[str, dict[str, Any]] = store.all(TABLE)
+        self._passwords: dict[str, dict[str, Any]] = store.all(PASSWORDS)
 
     def announce(self) -> None:
         """Emit ChargerApproved for every approved charger not in the configuration (at startup)."""
@@ -104,6 +108,24 @@ class ChargerRegistry:
     def _put(self, charger_id: str, doc: dict[str, Any]) -> None:
         self._store.put(TABLE, charger_id, doc)
         self._docs[charger_id] = doc
+
+    def password_hash(self, charger_id: str) -> dict[str, Any] | None:
+        """The charger's stored password hash record (never the password), None if it has none."""
+        return self._passwords.get(charger_id)
+
+    def set_password_hash(self, charger_id: str, record: dict[str, Any]) -> None:
+        """Store the charger's password hash record (replacing an older one)."""
+        self._store.put(PASSWORDS, charger_id, record)
+        self._passwords[charger_id] = record
+
+    def forget_password_hash(self, charger_id: str) -> None:
+        """Drop the charger's password hash (its configuration no longer has a password)."""
+        if self._passwords.pop(charger_id, None) is not None:
+            self._store.delete(PASSWORDS, charger_id)
+
+    def password_hash_ids(self) -> set[str]:
+        """The chargers with a stored password hash."""
+        return set(self._passwords)
 
     def listing(self) -> list[dict[str, Any]]:
         """Every charger known by configuration or boot, JSON-ready, sorted by id."""

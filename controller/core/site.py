@@ -18,6 +18,7 @@ from controller.core.events import (
     MeterFailed,
     MeterHealth,
     MeterRead,
+    ModbusChargerStatus,
     TelemetryReady,
     TransactionEnded,
     TransactionStarted,
@@ -99,6 +100,17 @@ class MeterState:
 
 
 @dataclass(slots=True)
+class ModbusChargerState:
+    """A charger controlled over Modbus: its latest status report and when it arrived."""
+
+    charger_id: str
+    evse_uid: str | None
+    poll_interval: float
+    status: ModbusChargerStatus | None = None
+    status_mono: float | None = None
+
+
+@dataclass(slots=True)
 class UplinkState:
     """The uplink as last reported by the sync adapter."""
 
@@ -134,6 +146,9 @@ class Site:
                 self._evse_by_ocpp[(c.id, e.ocpp_evse)] = e.evse_uid
         self.meters = {m.id: MeterState(m.id, m.role, m.poll_interval) for m in config.meters}
         self.uplink = UplinkState()
+        self.modbus_chargers = {
+            c.id: ModbusChargerState(c.id, c.evse_uid, c.poll_interval) for c in config.modbus_chargers
+        }
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -163,6 +178,9 @@ class Site:
             case MeterHealth():
                 if (hm := self.meters.get(event.meter_id)) is not None:
                     hm.device = event
+            case ModbusChargerStatus():
+                if (mc := self.modbus_chargers.get(event.charger_id)) is not None:
+                    mc.status, mc.status_mono = event, self._clock.monotonic()
             case MeterFailed():
                 m = self.meters.get(event.meter_id)
                 if m is not None:
@@ -334,10 +352,12 @@ class Site:
                     "modbus": _device_json(m.device),
                 }
             )
+        modbus_chargers = [self._modbus_charger_json(mc) for mc in self.modbus_chargers.values()]
         ok = (
             self.uplink.connected
             and all(c["connected"] for c in chargers if c["configured"])
             and all(m["ok"] for m in meters)
+            and all(mc["ok"] for mc in modbus_chargers)
         )
         return {
             "status": "ok" if ok else "degraded",
@@ -351,6 +371,29 @@ class Site:
             },
             "chargers": chargers,
             "meters": meters,
+            "modbus_chargers": modbus_chargers,
+        }
+
+    def _modbus_charger_json(self, mc: ModbusChargerState) -> dict[str, Any]:
+        """A Modbus charger for health(): fresh status only, like a meter's values."""
+        st = mc.status
+        age = None if mc.status_mono is None else max(0.0, self._clock.monotonic() - mc.status_mono)
+        fresh = st is not None and age is not None and age <= self.STALE_PERIODS * mc.poll_interval
+        return {
+            "id": mc.charger_id,
+            "evse_uid": mc.evse_uid,
+            # ok: read in time, reachable, and its watchdog (if it has one) kept alive.
+            "ok": bool(fresh and st and st.health in ("ok", "degraded") and st.watchdog_ok is not False),
+            "state": st.state if fresh and st else None,
+            "health": st.health if st else None,
+            "setpoint_a": st.setpoint if st else None,
+            "current_applied_a": st.current_applied if fresh and st else None,
+            "failsafe_current_a": st.failsafe_current if st else None,
+            "watchdog_ok": st.watchdog_ok if st else None,
+            "last_status_age_s": None if age is None else round(age, 3),
+            "values": dict(st.values) if fresh and st else {},
+            "problems": dict(st.problems) if st else {},
+            "last_error": st.last_error if st else None,
         }
 
 

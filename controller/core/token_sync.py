@@ -122,3 +122,7 @@ class TokenCache(Protocol):
     def apply_delta(self, delta: TokenDelta) -> None:
         """Apply a delta atomically; SyncError on a version gap."""
         ...
+
+    def touch(self, uid: str, at: str) -> None:
+        """Remember that a token was accepted here at an RFC 3339 time."""
+        ...

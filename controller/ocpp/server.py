@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hmac
 import logging
 import ssl
 from http import HTTPStatus
@@ -22,6 +21,7 @@ from websockets.http11 import Request, Response
 from controller.core.config import OcppSettings
 from controller.core.events import ChargerConnected, ChargerDisconnected
 from controller.ocpp.context import OcppContext
+from controller.ocpp.credentials import Credentials
 from controller.ocpp.guard import GuardedChargePoint
 from controller.ocpp.v16 import CentralSystem16
 from controller.ocpp.v201 import CentralSystem201
@@ -100,6 +100,7 @@ class OcppServer:
         self._tls_server: Server | None = None
         self._sessions: dict[str, ServerConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._credentials = Credentials(ctx)
 
     @property
     def port(self) -> int:
@@ -115,8 +116,9 @@ class OcppServer:
         return int(next(iter(self._tls_server.sockets)).getsockname()[1])
 
     async def start(self) -> None:
-        """Start listening."""
+        """Start listening (password hashes are derived in the background meanwhile)."""
         cfg = self._ctx.config.ocpp
+        self._spawn(self._credentials.start(), "ocpp-password-hashes")
         common: dict[str, Any] = {
             "subprotocols": list(SUBPROTOCOLS),
             "process_request": self._check_request,
@@ -150,7 +152,7 @@ class OcppServer:
         log.warning("charger %s refused: %s", cp_id, why)
         return conn.respond(status, why + "\n")
 
-    def _check_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    async def _check_request(self, conn: ServerConnection, request: Request) -> Response | None:
         cp_id = charger_id_from_path(request.path)
         if cp_id is None:
             return conn.respond(HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{charge_point_id}\n")
@@ -171,14 +173,10 @@ class OcppServer:
             if cn != cp_id:
                 why = "no client certificate" if cn is None else f"client certificate CN {cn!r} is not its id"
                 return self._refuse(conn, cp_id, HTTPStatus.FORBIDDEN, f"security profile 3: {why}")
-        expected = self._ctx.password_of(cp_id)
         if profile in (1, 2):
             given = _basic_password(request.headers, cp_id)
-            if (
-                expected is None
-                or given is None
-                or not hmac.compare_digest(given.encode(), expected.encode())
-            ):
+            # Checked against the stored scrypt hash in a worker thread (credentials.py).
+            if given is None or not await self._credentials.check(cp_id, given):
                 return self._refuse(
                     conn, cp_id, HTTPStatus.UNAUTHORIZED, "bad or missing HTTP Basic credentials"
                 )

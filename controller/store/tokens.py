@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS staging_chunks (
     PRIMARY KEY (sync_id, chunk)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS usage (uid_norm TEXT PRIMARY KEY, last_used TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -81,7 +82,37 @@ class SqliteTokenCache:
         with self._rlock:
             return int(self._read.execute("SELECT count(*) FROM tokens").fetchone()[0])
 
+    def recent_tokens(self, since: str, limit: int) -> list[Token]:
+        """Tokens accepted at this site since an RFC 3339 time, most recent first."""
+        with self._rlock:
+            rows = self._read.execute(
+                "SELECT t.doc FROM usage u JOIN tokens t ON t.uid_norm = u.uid_norm"
+                " WHERE u.last_used >= ? ORDER BY u.last_used DESC LIMIT ?",
+                (since, limit),
+            ).fetchall()
+        return [parse_token(json.loads(doc)) for (doc,) in rows]
+
+    def partner_tokens(self, partners: list[tuple[str, str]], limit: int) -> list[Token]:
+        """ALWAYS tokens of the given (country_code, party_id) eMSPs, up to limit."""
+        out: list[Token] = []
+        with self._rlock:
+            for cc, party in partners:
+                rows = self._read.execute(
+                    "SELECT doc FROM tokens WHERE country_code = ? AND party_id = ?"
+                    " AND json_extract(doc, '$.whitelist') = 'ALWAYS' LIMIT ?",
+                    (cc.upper(), party.upper(), limit - len(out)),
+                ).fetchall()
+                out += [parse_token(json.loads(doc)) for (doc,) in rows]
+                if len(out) >= limit:
+                    break
+        return out
+
     # --- writes ---------------------------------------------------------------------------
+
+    def touch(self, uid: str, at: str) -> None:
+        """Remember that a token was accepted here at an RFC 3339 time (local lists favour it)."""
+        with self._wlock:
+            self._write.execute("INSERT OR REPLACE INTO usage VALUES (?, ?)", (normalize_uid(uid), at))
 
     def apply_chunk(self, chunk: SnapshotChunk) -> bool:
         """Stage one snapshot chunk; True when it completed the snapshot and the swap committed.

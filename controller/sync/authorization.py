@@ -97,7 +97,9 @@ class RealtimeAuthorizer:
 
     def register(self, downlink: Downlink) -> None:
         """Route auth/responses/{request_id} to the waiting request."""
-        downlink.route("auth/responses/+", r"auth/responses/([A-Za-z0-9._\-]{1,64})", self._on_response)
+        downlink.route(
+            "auth/responses/+", r"auth/responses/([A-Za-z0-9._\-]{1,64})", self._on_response, immediate=True
+        )
 
     async def authorize(
         self, uid: str, *, charger_id: str, evse_uid: str | None, reuse_s: float = 0.0
@@ -112,6 +114,9 @@ class RealtimeAuthorizer:
         if reused is not None:
             return reused
         decision = await self._decide(uid, evse_uid)
+        if decision.accepted and decision.token is not None:
+            # Charger local lists favour tokens drivers actually use at this site.
+            await asyncio.to_thread(self._cache.touch, decision.token.uid, rfc3339(self._clock.now()))
         if len(self._recent) >= RECENT_SIZE:
             self._recent.clear()  # crude bound; reuse is an optimisation, never a correctness need
         self._recent[key] = (self._clock.monotonic(), decision)

@@ -60,7 +60,9 @@ class OcpiCommands:
 
     def register(self, downlink: Downlink) -> None:
         """Route {root}/commands/{type} to this service."""
-        downlink.route("commands/+", rf"commands/({'|'.join(COMMAND_TYPES)}|[^/]+)", self._on_command)
+        downlink.route(
+            "commands/+", rf"commands/({'|'.join(COMMAND_TYPES)}|[^/]+)", self._on_command, immediate=True
+        )
 
     async def close(self) -> None:
         """Wait for commands still in progress (their results are already queued or will time out)."""

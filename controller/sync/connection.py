@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Keep the broker-side session for a day so QoS 1 state survives short outages (MQTT 5).
 SESSION_EXPIRY_S = 86_400
+RECEIVE_MAXIMUM = 16
 
 
 class BrokerConnection:
@@ -34,7 +35,7 @@ class BrokerConnection:
         on_state: Callable[[bool, str], None],
         on_ack: Callable[[int], None],
         subscriptions: Callable[[], Sequence[str]] = tuple,
-        on_message: Callable[[str, bytes, bool], None] | None = None,
+        on_message: Callable[[str, bytes, bool, Callable[[], None]], None] | None = None,
     ) -> None:
         self._s = settings
         self._subscriptions = subscriptions  # read at each connect: routes may be added after start-up
@@ -46,12 +47,17 @@ class BrokerConnection:
         self._thread: threading.Thread | None = None
         self.connected = False
         self.attempts = 0
+        self._generation = 0  # bumped per connection; acks of an older one are dropped
         v5 = settings.protocol == "5"
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
+            # A downlink message is acknowledged only once handled: the broker keeps (and with a
+            # persistent session redelivers) what a crash interrupted, and holds back more than
+            # RECEIVE_MAXIMUM unhandled messages, so a big whitelist sync cannot flood our memory.
+            manual_ack=True,
         )
         self._v5 = v5
         c = self._client
@@ -99,6 +105,7 @@ class BrokerConnection:
         if self._v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = RECEIVE_MAXIMUM
             self._client.connect(
                 self._s.host, self._s.port, self._s.keepalive, clean_start=False, properties=props
             )
@@ -153,6 +160,7 @@ class BrokerConnection:
             log.error("uplink: broker refused the connection: %s", reason)
             return
         self.attempts = 0
+        self._generation += 1
         # Subscribe on every connect: a broker without our session has forgotten them.
         for topic in self._subscriptions():
             client.subscribe(topic, qos=1)
@@ -172,8 +180,17 @@ class BrokerConnection:
         self._on_ack(mid)
 
     def _handle_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        if self._on_message is not None:
-            self._on_message(str(msg.topic), bytes(msg.payload), bool(msg.retain))
+        mid, qos, generation = int(msg.mid), int(msg.qos), self._generation
+
+        def done() -> None:
+            # Message ids belong to one connection: after a reconnect the broker resends anyway.
+            if qos > 0 and generation == self._generation:
+                client.ack(mid, qos)
+
+        if self._on_message is None:
+            done()
+            return
+        self._on_message(str(msg.topic), bytes(msg.payload), bool(msg.retain), done)
 
 
 def online_payload(version: str, since: str) -> Callable[[bool], bytes]:

@@ -15,6 +15,8 @@ from controller.sync.downlink import Downlink, Rejected
 
 log = logging.getLogger(__name__)
 
+CHUNK_BYTES = 8 * 1024 * 1024
+
 
 class TokenSync:
     """Applies the backend's whitelist messages; the working list is never half-updated."""
@@ -25,10 +27,17 @@ class TokenSync:
         self._cache = cache
         self._topics = topics
         self._send = send
+        self.on_change: Callable[[], None] | None = None  # the working list changed
 
     def register(self, downlink: Downlink) -> None:
         """Route tokens/full/{sync_id}/{chunk} and tokens/delta to this service."""
-        downlink.route("tokens/full/+/+", r"tokens/full/([A-Za-z0-9._\-]{1,64})/([0-9]{1,6})", self._on_chunk)
+        # A chunk carries up to 10,000 tokens (about 3.5 MB); everything else is small.
+        downlink.route(
+            "tokens/full/+/+",
+            r"tokens/full/([A-Za-z0-9._\-]{1,64})/([0-9]{1,6})",
+            self._on_chunk,
+            CHUNK_BYTES,
+        )
         downlink.route("tokens/delta", r"tokens/delta", self._on_delta)
 
     async def announce(self) -> None:
@@ -39,7 +48,8 @@ class TokenSync:
     async def _on_chunk(self, match: re.Match[str], payload: Any) -> None:
         sync_id, chunk_no = match.group(1), int(match.group(2))
         try:
-            chunk = parse_chunk(sync_id, chunk_no, payload)
+            # Validating 10,000 tokens takes a while: off the loop, like the JSON parse before it.
+            chunk = await asyncio.to_thread(parse_chunk, sync_id, chunk_no, payload)
             complete = await asyncio.to_thread(self._cache.apply_chunk, chunk)
         except SyncError as exc:
             # A broken snapshot must never replace the working list: drop it and ask again.
@@ -48,7 +58,7 @@ class TokenSync:
             raise Rejected(str(exc)) from exc
         if complete:
             log.info("token whitelist replaced by snapshot %s (version %d)", sync_id, chunk.version)
-            await self.announce()
+            await self._changed()
 
     async def _on_delta(self, match: re.Match[str], payload: Any) -> None:
         try:
@@ -57,7 +67,12 @@ class TokenSync:
         except SyncError as exc:
             await self._resync(f"delta: {exc}")
             raise Rejected(str(exc)) from exc
+        await self._changed()
+
+    async def _changed(self) -> None:
         await self.announce()
+        if self.on_change is not None:
+            self.on_change()
 
     async def _resync(self, reason: str) -> None:
         version = await asyncio.to_thread(self._cache.version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from hil.bench import modbus_rtu, modbus_tcp, outbox_bench, status_latency, uplink_drain
+from hil.bench import modbus_rtu, modbus_tcp, ocpp_load, outbox_bench, status_latency, uplink_drain
 
 
 def main() -> int:
@@ -13,6 +13,8 @@ def main() -> int:
     outbox_bench.main([])
     print("== status latency and outage recovery", flush=True)
     status_latency.main([])
+    print("== OCPP load: 500 charge points, 1 minute (full: python -m hil.bench.ocpp_load)", flush=True)
+    ocpp_load.main(["--minutes", "1"])
     print("== uplink backlog drain", flush=True)
     uplink_drain.main([])
     print("== Modbus RTU bus (9600 Bd, 8 meters; one dead device)", flush=True)

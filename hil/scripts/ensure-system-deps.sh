@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the demo and tests need, only if they are missing.
-# Usage: ensure-system-deps.sh [mosquitto] [chromium]
+# Usage: ensure-system-deps.sh [mosquitto] [chromium] [nodejs]
 set -euo pipefail
 
 need=()
@@ -8,6 +8,7 @@ for what in "$@"; do
   case "$what" in
     mosquitto) [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto) ;;
     chromium)  [ -x /usr/bin/chromium ] || need+=(chromium) ;;
+    nodejs)    { command -v node && command -v npm; } >/dev/null 2>&1 || need+=(nodejs npm) ;;
     *) echo "ensure-system-deps: unknown dependency '$what'" >&2; exit 2 ;;
   esac
 done

@@ -138,6 +138,7 @@ class BaseChargePointSimulator:
         self._ev_models: tuple[EvModel, ...] = (EvModel(),)
         self._session_stop = asyncio.Event()
         self.local_list_version = 0  # SendLocalList / GetLocalListVersion
+        self.local_list: dict[str, str] = {}  # id token -> status held for offline decisions
         self.reservations: dict[int, int] = {}  # reservation id -> connector
 
     # --- connection ------------------------------------------------------------------------
@@ -424,10 +425,19 @@ class BaseChargePointSimulator:
         elif message == "MeterValues":
             await self._send_meter_values(targets)
 
-    def _send_local_list(self, version: int, update_type: str) -> str:
-        """Accept a full list, or a differential one newer than what is held."""
+    def _send_local_list(
+        self, version: int, update_type: str, entries: Sequence[tuple[str, str | None]] = ()
+    ) -> str:
+        """Accept a full list, or a differential one newer than what is held (None status: delete)."""
         if update_type == "Differential" and version <= self.local_list_version:
             return "VersionMismatch"
+        if update_type == "Full":
+            self.local_list = {}
+        for token, status in entries:
+            if status is None:
+                self.local_list.pop(token, None)
+            else:
+                self.local_list[token] = status
         self.local_list_version = version
         return "Accepted"
 
@@ -733,8 +743,12 @@ class _Link16(Ocpp16ChargePoint):  # type: ignore[misc]
         return result16.ClearCache(status="Accepted")
 
     @on(Action16.send_local_list)
-    def on_send_local_list(self, list_version: int, update_type: str, **_: Any) -> Any:
-        return result16.SendLocalList(status=self.sim._send_local_list(list_version, update_type))
+    def on_send_local_list(self, list_version: int, update_type: str, **kw: Any) -> Any:
+        entries = [
+            (e["id_tag"], (e.get("id_tag_info") or {}).get("status"))
+            for e in kw.get("local_authorization_list") or []
+        ]
+        return result16.SendLocalList(status=self.sim._send_local_list(list_version, update_type, entries))
 
     @on(Action16.get_local_list_version)
     def on_get_local_list_version(self) -> Any:
@@ -804,7 +818,14 @@ class ChargePointSimulator(BaseChargePointSimulator):
                 "Energy.Active.Import.Register,Power.Active.Import,Current.Import",
                 False,
             ),
-            "SupportedFeatureProfiles": ("Core,RemoteTrigger,SmartCharging", True),
+            "SupportedFeatureProfiles": ("Core,RemoteTrigger,SmartCharging,LocalAuthListManagement", True),
+            "LocalAuthListEnabled": ("true", False),
+            "LocalAuthListMaxLength": ("50", True),
+            "SendLocalListMaxLength": ("5", True),
+            "LocalAuthorizeOffline": ("true", False),
+            "LocalPreAuthorize": ("true", False),
+            "AllowOfflineTxForUnknownId": ("true", False),
+            "AuthorizationCacheEnabled": ("true", False),
         }
 
     def _make_link(self, ws: ClientConnection) -> Any:
@@ -1054,8 +1075,12 @@ class _Link201(Ocpp201ChargePoint):  # type: ignore[misc]
         return result201.ClearCache(status="Accepted")
 
     @on(Action201.send_local_list)
-    def on_send_local_list(self, version_number: int, update_type: str, **_: Any) -> Any:
-        return result201.SendLocalList(status=self.sim._send_local_list(version_number, update_type))
+    def on_send_local_list(self, version_number: int, update_type: str, **kw: Any) -> Any:
+        entries = [
+            (e["id_token"]["id_token"], (e.get("id_token_info") or {}).get("status"))
+            for e in kw.get("local_authorization_list") or []
+        ]
+        return result201.SendLocalList(status=self.sim._send_local_list(version_number, update_type, entries))
 
     @on(Action201.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> Any:
@@ -1128,6 +1153,12 @@ class ChargePointSimulator201(BaseChargePointSimulator):
             ("OCPPCommCtrlr", "HeartbeatInterval"): "0",
             ("SampledDataCtrlr", "TxUpdatedInterval"): str(int(self.meter_interval_s)),
             ("AuthCtrlr", "AuthorizeRemoteStart"): "false",
+            ("LocalAuthListCtrlr", "Enabled"): "true",
+            ("LocalAuthListCtrlr", "Entries"): "50",  # read as MaxSet: the list's capacity
+            ("LocalAuthListCtrlr", "ItemsPerMessage"): "5",
+            ("AuthCtrlr", "LocalAuthorizeOffline"): "true",
+            ("AuthCtrlr", "LocalPreAuthorize"): "true",
+            ("AuthCtrlr", "OfflineTxForUnknownIdEnabled"): "true",
         }
         self._tx_counter = itertools.count(1)
 

@@ -109,6 +109,7 @@ class DeviceSimulator:
         self._server: _Server | None = None
         self._write_map = self._writable_addresses()
         self.last_keepalive = clock()
+        self._refresh: asyncio.Task[None] | None = None
         if values:
             self._check_names(values)
             self._values.update(values)
@@ -380,9 +381,23 @@ class DeviceSimulator:
             return self.faults.exception
         if self.model.charger is not None and self.model.charger.watchdog.kind == "read":
             self.last_keepalive = self._clock()
+        result = None
         if function_code in _WRITES and set_values is not None:
-            return self._accept_write(function_code, address, [int(v) for v in set_values])
-        return None
+            result = self._accept_write(function_code, address, [int(v) for v in set_values])
+        self._follow_applied()
+        return result
+
+    def _follow_applied(self) -> None:
+        """Charger: current_applied shows the setpoint, or the failsafe once the watchdog fired."""
+        if self.model.charger is None or "current_applied" not in self._registers or self.faults.frozen:
+            return
+        applied = self.effective_current()
+        if applied is None or self._values.get("current_applied") == applied:
+            return
+        self._values["current_applied"] = applied
+        # The charger takes a moment to apply it: served from the next request on.
+        if self._server is not None and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.get_running_loop().create_task(self._publish())
 
     def _accept_write(self, fc: int, address: int, words: list[int]) -> ExcCodes | None:
         table = 1 if fc in (5, 15) else _HOLDING

@@ -9,6 +9,7 @@ import subprocess
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -17,7 +18,8 @@ from websockets.typing import Subprotocol
 
 from controller.app import SiteController
 from controller.core.config import validate
-from hil.siteconfig import SiteSpec, render
+from controller.store.documents import KEY_FIELD
+from hil.siteconfig import SimCharger, SiteSpec, render
 
 PASSWORD = "0123456789abcdef0123"
 BOOT = json.dumps([2, "b", "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"}])
@@ -82,7 +84,10 @@ async def _boot(url: str, cp_id: str, password: str | None = None, tls: ssl.SSLC
         f"{url}/ocpp/{cp_id}", subprotocols=[Subprotocol("ocpp1.6")], additional_headers=headers, ssl=tls
     ) as ws:
         await ws.send(BOOT)
-        return str(json.loads(await ws.recv())[2]["status"])
+        while True:  # a reconnect after an accepted boot may first get siteedge's TriggerMessage
+            reply = json.loads(await ws.recv())
+            if reply[:2] == [3, "b"]:
+                return str(reply[2]["status"])
 
 
 def _status(exc: pytest.ExceptionInfo[InvalidStatus]) -> int:
@@ -124,3 +129,66 @@ async def test_profile_3_needs_a_client_certificate_whose_cn_is_the_charger_id(
     assert await _boot(wss, "CP-3", None, _client_tls(pki, "cp3")) == "Accepted"
     # A profile 1 charger may use the stronger listener too (an upgrade, not a downgrade).
     assert await _boot(wss, "CP-1", PASSWORD, _client_tls(pki, None)) == "Accepted"
+
+
+def _password_records(registry_json: str) -> dict[str, dict[str, Any]]:
+    """The registry file's password hash records by charger id (TinyDB numbers its documents)."""
+    table = json.loads(registry_json).get("passwords", {})
+    return {doc[KEY_FIELD]: doc for doc in table.values()}
+
+
+async def test_profile_1_password_is_stored_only_as_an_scrypt_hash(
+    secured: SiteController, site_spec: SiteSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 3 item 2: per-charger password, stored hashed; a wrong one is still refused."""
+    from controller.ocpp import credentials
+
+    scrypt_checks: list[str] = []
+    real = credentials.verify_password
+
+    def counting(password: str, record: Any) -> bool:
+        scrypt_checks.append(password)
+        return real(password, record)
+
+    monkeypatch.setattr(credentials, "verify_password", counting)
+    ws = f"ws://127.0.0.1:{secured.ocpp_port}"
+    assert await _boot(ws, "CP-1", PASSWORD) == "Accepted"
+    text = (Path(site_spec.data_dir) / "registry.json").read_text()
+    assert PASSWORD not in text
+    record = _password_records(text)["CP-1"]
+    assert record["scheme"] == "scrypt" and record["n"] >= 2**14 and len(record["salt"]) >= 16
+    with pytest.raises(InvalidStatus) as exc:
+        await _boot(ws, "CP-1", PASSWORD[:-1] + "X")
+    assert _status(exc) == 401
+    # A reconnect with the right password is answered from the in-memory cache: no scrypt run.
+    checks = len(scrypt_checks)
+    assert await _boot(ws, "CP-1", PASSWORD) == "Accepted"
+    assert len(scrypt_checks) == checks
+    # So is a charger retrying the same wrong password: one scrypt run, then remembered.
+    with pytest.raises(InvalidStatus):
+        await _boot(ws, "CP-1", PASSWORD[:-1] + "X")
+    assert len(scrypt_checks) == checks
+
+
+async def test_a_changed_configured_password_renews_the_hash_and_retires_the_old_one(
+    site_spec: SiteSpec, start_controller: Any
+) -> None:
+    site_spec.chargers = [SimCharger("CP-1", "1.6", password=PASSWORD)]
+    first = SiteController(validate(tomllib.loads(render(site_spec))))
+    await first.start()
+    try:
+        assert await _boot(f"ws://127.0.0.1:{first.ocpp_port}", "CP-1", PASSWORD) == "Accepted"
+    finally:
+        await first.stop()
+    registry = Path(site_spec.data_dir) / "registry.json"
+    old = _password_records(registry.read_text())["CP-1"]
+    new_password = "fedcba9876543210fedc"
+    site_spec.chargers = [SimCharger("CP-1", "1.6", password=new_password)]
+    ws = f"ws://127.0.0.1:{(await start_controller(site_spec)).ocpp_port}"  # same data_dir
+    with pytest.raises(InvalidStatus) as exc:
+        await _boot(ws, "CP-1", PASSWORD)
+    assert _status(exc) == 401
+    assert await _boot(ws, "CP-1", new_password) == "Accepted"
+    text = registry.read_text()
+    assert new_password not in text and PASSWORD not in text
+    assert _password_records(text)["CP-1"]["hash"] != old["hash"]
