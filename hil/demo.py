@@ -7,13 +7,15 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -279,15 +281,26 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
         await _shutdown(demo, tasks)
 
 
+async def _bounded(step: Awaitable[Any], seconds: float, what: str) -> None:
+    """Await one shutdown step, but never longer than `seconds`: a demo must always end."""
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        _say(f"{what} did not stop within {seconds:g} s; moving on")
+    except Exception as exc:  # noqa: BLE001 - shutting down: report and carry on with the rest
+        _say(f"{what} failed to stop cleanly: {exc!r}")
+
+
 async def _shutdown(demo: Demo, tasks: set[asyncio.Task[None]]) -> None:
     """End everything the demo started, controller first so it can flush, broker last."""
     _say("stopping ...")
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    if tasks:
+        await asyncio.wait(tasks, timeout=5.0)
     for cp in demo.chargers or []:
-        with contextlib.suppress(Exception):
-            await cp.close()
+        await _bounded(cp.close(), 5.0, f"charge point {cp.id}")
     if demo.controller is not None and demo.controller.returncode is None:
         demo.controller.send_signal(signal.SIGTERM)
         try:
@@ -297,11 +310,11 @@ async def _shutdown(demo: Demo, tasks: set[asyncio.Task[None]]) -> None:
             await demo.controller.wait()
     for meter, _, _ in demo.meters or []:
         if isinstance(meter, MeterSimulator):
-            await meter.stop()
+            await _bounded(meter.stop(), 5.0, "meter simulator")
     if demo.rtu is not None:
-        await demo.rtu.stop()
+        await _bounded(demo.rtu.stop(), 5.0, "RS-485 simulator")
     if demo.modbus_charger is not None:
-        await demo.modbus_charger.stop()
+        await _bounded(demo.modbus_charger.stop(), 5.0, "Modbus charger simulator")
     if demo.backend is not None:
         await asyncio.sleep(0.2)  # let the last retained "offline" arrive
         summary = demo.backend.summary()
@@ -328,7 +341,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = args.workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    return asyncio.run(run(args.duration, api_port, args.speed, workdir))
+    # Not asyncio.run: its final "cancel every task and wait" can hang on a simulator task that
+    # swallowed its cancellation (Python 3.11 wait_for, gh-86296). Everything real was stopped by
+    # _shutdown already; end the process even if a stray task or thread is left.
+    loop = asyncio.new_event_loop()
+    try:
+        code = loop.run_until_complete(run(args.duration, api_port, args.speed, workdir))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from controller.core.ports import (
 )
 from controller.core.sessions import SessionQueries
 from local_api.live import LiveHub, LiveHubFull
+from local_api.metrics import render as render_metrics
 from local_api.ports import SiteView
 from local_api.routes_chargers import chargers_router
 from local_api.routes_commands import commands_router
@@ -114,6 +115,13 @@ def create_app(
     async def health() -> Response:
         """The site at a glance plus the software version."""
         return JSONResponse(snapshot(), headers={"cache-control": "no-store"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus text format: uplink, chargers, EVSE status, meters and Modbus counters."""
+        return PlainTextResponse(
+            render_metrics(snapshot()), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     @app.get("/api/live")
     async def live() -> Response:

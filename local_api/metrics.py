@@ -1,0 +1,98 @@
+"""Prometheus text exposition of the site's health snapshot (GET /metrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+EVSE_STATUSES = (
+    "AVAILABLE",
+    "BLOCKED",
+    "CHARGING",
+    "INOPERATIVE",
+    "OUTOFORDER",
+    "PLANNED",
+    "REMOVED",
+    "RESERVED",
+    "UNKNOWN",
+)
+
+
+def _label(value: Any) -> str:
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def _labels(**labels: Any) -> str:
+    return "{" + ",".join(f"{k}={_label(v)}" for k, v in labels.items()) + "}" if labels else ""
+
+
+class _Family:
+    """One metric family: HELP, TYPE and its samples."""
+
+    def __init__(self, name: str, kind: str, help_text: str) -> None:
+        self.lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        self.name = name
+
+    def add(self, value: float | int | bool | None, **labels: Any) -> None:
+        if value is None:
+            return  # unknown is absent, never zero
+        number = float(value) if not isinstance(value, bool) else (1.0 if value else 0.0)
+        self.lines.append(f"{self.name}{_labels(**labels)} {number:g}")
+
+
+def render(health: dict[str, Any]) -> str:
+    """The health snapshot as Prometheus text format 0.0.4."""
+    fams: list[_Family] = []
+
+    def family(name: str, kind: str, help_text: str) -> _Family:
+        fam = _Family(name, kind, help_text)
+        fams.append(fam)
+        return fam
+
+    uplink = health.get("uplink", {})
+    family("siteedge_uplink_connected", "gauge", "1 while the MQTT uplink is connected.").add(
+        uplink.get("connected")
+    )
+    family("siteedge_outbox_backlog", "gauge", "Messages waiting in the durable outbox.").add(
+        uplink.get("backlog")
+    )
+
+    connected = family(
+        "siteedge_charger_connected", "gauge", "1 while the charger's OCPP connection is open."
+    )
+    evse = family("siteedge_evse_status", "gauge", "1 for the EVSE's current OCPI status, 0 for the others.")
+    charging = family("siteedge_evse_transaction_active", "gauge", "1 while a transaction runs on the EVSE.")
+    for ch in health.get("chargers", []):
+        connected.add(ch.get("connected"), charger=ch["id"])
+        for e in ch.get("evses", []):
+            for status in EVSE_STATUSES:
+                evse.add(e.get("status") == status, charger=ch["id"], evse_uid=e["evse_uid"], status=status)
+            charging.add(e.get("transaction") is not None, evse_uid=e["evse_uid"])
+
+    meter_ok = family("siteedge_meter_ok", "gauge", "1 while the meter's readings are fresh and trusted.")
+    age = family("siteedge_meter_reading_age_seconds", "gauge", "Age of the meter's last good reading.")
+    value = family(
+        "siteedge_meter_value", "gauge", "Latest trusted meter value in SI units (W, Wh, V, A, Hz)."
+    )
+    counters: dict[str, _Family] = {}
+    for m in health.get("meters", []):
+        meter_ok.add(m.get("ok"), meter=m["id"], role=m.get("role"))
+        age.add(m.get("last_reading_age_s"), meter=m["id"])
+        for name, v in (m.get("values") or {}).items():
+            value.add(v, meter=m["id"], quantity=name)
+        for name, count in _counts(m.get("modbus")):
+            fam = counters.get(name)
+            if fam is None:
+                fam = counters[name] = family(
+                    f"siteedge_modbus_{name}_total", "counter", f"Modbus {name.replace('_', ' ')} per device."
+                )
+            fam.add(count, meter=m["id"])
+    return "\n".join(line for fam in fams for line in fam.lines) + "\n"
+
+
+def _counts(device: dict[str, Any] | None) -> Iterable[tuple[str, int]]:
+    """The integer health counters of a Modbus device report (polls, timeouts, crc_errors, ...)."""
+    if not device:
+        return []
+    return [(k, v) for k, v in sorted(device.items()) if isinstance(v, int) and not isinstance(v, bool)]
