@@ -70,10 +70,12 @@ class Broker:
         start_timeout: float = 5.0,
         tls: BrokerTls | None = None,
         users: Mapping[str, str] | None = None,
+        persistent: bool = False,
     ) -> None:
         self._binary = find_mosquitto()
         self._tls = tls
         self._users = dict(users or {})
+        self._persistent = persistent  # keep sessions and queued messages across a clean restart
         self._port = port or free_port()
         self._start_timeout = start_timeout
         self._tmp = tempfile.TemporaryDirectory(prefix="siteedge-broker-")
@@ -123,8 +125,13 @@ class Broker:
             "\n".join(
                 (
                     *lines,
-                    # No persistence: a restart is a clean outage, the client side must re-deliver.
-                    "persistence false",
+                    # By default no persistence: a restart is a clean outage and the client side
+                    # must re-deliver; a persistent broker keeps subscribers' sessions (stop()).
+                    *(
+                        ("persistence true", f"persistence_location {self.dir}/", "autosave_interval 1")
+                        if self._persistent
+                        else ("persistence false",)
+                    ),
                     f"log_dest file {self.log_path}",
                     "log_type error",
                     "log_type warning",

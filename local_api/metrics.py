@@ -57,6 +57,12 @@ def render(health: dict[str, Any]) -> str:
     family("siteedge_outbox_backlog", "gauge", "Messages waiting in the durable outbox.").add(
         uplink.get("backlog")
     )
+    family(
+        "siteedge_outbox_near_limit", "gauge", "1 when the outbox is close to its disk bound (alarm)."
+    ).add(uplink.get("near_limit"))
+    family("siteedge_telemetry_dropped_total", "counter", "Telemetry dropped to stay within the bound.").add(
+        uplink.get("dropped_telemetry")
+    )
 
     connected = family(
         "siteedge_charger_connected", "gauge", "1 while the charger's OCPP connection is open."

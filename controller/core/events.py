@@ -118,6 +118,8 @@ class UplinkChanged:
     backlog: int
     at: datetime
     detail: str = ""
+    dropped_telemetry: int = 0  # telemetry dropped to keep the outbox within its disk bound
+    near_limit: bool = False  # the outbox is close to its disk bound: an alarm for technicians
 
 
 @dataclass(frozen=True, slots=True)

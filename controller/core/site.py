@@ -118,6 +118,8 @@ class UplinkState:
     backlog: int = 0
     since: datetime | None = None
     detail: str = ""
+    dropped_telemetry: int = 0
+    near_limit: bool = False
 
 
 class Site:
@@ -192,6 +194,10 @@ class Site:
                     self.uplink.since = event.at
                 self.uplink.connected, self.uplink.backlog = event.connected, event.backlog
                 self.uplink.detail = event.detail
+                self.uplink.dropped_telemetry, self.uplink.near_limit = (
+                    event.dropped_telemetry,
+                    event.near_limit,
+                )
 
     def resume_transactions(self, records: list[TransactionRecord]) -> None:
         """Know the transactions that were running when the controller last stopped."""
@@ -355,6 +361,7 @@ class Site:
         modbus_chargers = [self._modbus_charger_json(mc) for mc in self.modbus_chargers.values()]
         ok = (
             self.uplink.connected
+            and not self.uplink.near_limit
             and all(c["connected"] for c in chargers if c["configured"])
             and all(m["ok"] for m in meters)
             and all(mc["ok"] for mc in modbus_chargers)
@@ -368,6 +375,8 @@ class Site:
                 "backlog": self.uplink.backlog,
                 "since": rfc3339(self.uplink.since) if self.uplink.since else None,
                 "detail": self.uplink.detail,
+                "dropped_telemetry": self.uplink.dropped_telemetry,
+                "near_limit": self.uplink.near_limit,
             },
             "chargers": chargers,
             "meters": meters,

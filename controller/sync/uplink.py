@@ -53,7 +53,7 @@ class Uplink:
             subscriptions=(lambda: downlink.filters) if downlink else tuple,
             on_message=downlink.deliver_threadsafe if downlink else None,
         )
-        self._last_reported: tuple[bool, int] | None = None
+        self._last_reported: tuple[bool, int, int, bool] | None = None
         self.published = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -142,11 +142,20 @@ class Uplink:
         self._wake.set()
 
     def _report(self, detail: str = "", force: bool = False) -> None:
-        backlog = self._outbox.stats().pending
-        state = (self._conn.connected, backlog)
+        stats = self._outbox.stats()
+        state = (self._conn.connected, stats.pending, stats.dropped_telemetry, stats.near_limit)
         if force or state != self._last_reported:
             self._last_reported = state
-            self._emit(UplinkChanged(self._conn.connected, backlog, self._clock.now(), detail))
+            self._emit(
+                UplinkChanged(
+                    self._conn.connected,
+                    stats.pending,
+                    self._clock.now(),
+                    detail,
+                    stats.dropped_telemetry,
+                    stats.near_limit,
+                )
+            )
 
     async def _drain(self) -> None:
         while True:

@@ -84,6 +84,7 @@ class BackendSimulator:
         *,
         out: Path | str | None = None,
         client_id: str | None = None,
+        persistent_session: bool = False,
         on_received: Callable[[Received], None] | None = None,
     ) -> None:
         self.host, self.port = parse_url(url)
@@ -102,7 +103,9 @@ class BackendSimulator:
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"hil-backend-{time.monotonic_ns()}",
             protocol=MQTTProtocolVersion.MQTTv311,
-            clean_session=True,
+            # A persistent session (with a fixed client_id) lets a persistent broker queue what
+            # arrives while this subscriber is away, as a real backend's consumer would.
+            clean_session=not persistent_session,
         )
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect

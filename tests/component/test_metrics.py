@@ -39,6 +39,7 @@ async def test_metrics_show_uplink_chargers_evses_meters_and_modbus_counters(
                     await asyncio.sleep(0.05)
     assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert got["siteedge_uplink_connected"] == 1.0
+    assert got["siteedge_outbox_near_limit"] == 0.0 and got["siteedge_telemetry_dropped_total"] == 0.0
     assert got['siteedge_charger_connected{charger="CP-1"}'] == 1.0
     assert got['siteedge_evse_status{charger="CP-1",evse_uid="CP-1-1",status="CHARGING"}'] == 1.0
     assert got['siteedge_evse_status{charger="CP-1",evse_uid="CP-1-1",status="AVAILABLE"}'] == 0.0

@@ -120,3 +120,13 @@ def test_telemetry_is_rate_limited() -> None:
         site.handle(MeterRead("grid", clock.now(), {"power": 1.0}))
         clock.advance(1.0)
     assert len([e for e in out if isinstance(e, TelemetryReady)]) == 2  # t=0 and t=5
+
+
+def test_outbox_near_its_disk_bound_is_an_alarm_in_health() -> None:
+    from controller.core.events import UplinkChanged
+
+    site, clock, _ = make()
+    site.handle(UplinkChanged(True, 10, clock.now(), "connected", dropped_telemetry=7, near_limit=True))
+    health = site.health()
+    assert health["uplink"]["near_limit"] is True and health["uplink"]["dropped_telemetry"] == 7
+    assert health["status"] == "degraded"
