@@ -30,6 +30,7 @@ from controller.core.events import (
     MeterRead,
     ModbusChargerStatus,
     TelemetryReady,
+    TransactionAuthorizationFailed,
     TransactionEnded,
     TransactionStarted,
     TransactionUpdated,
@@ -234,7 +235,12 @@ class SiteController:
             self.bus.subscribe(event_type, lambda _e: self.hub.notify())
         self.bus.subscribe(EvseStatusPublished, self._publish_status)
         self.bus.subscribe(TelemetryReady, self._publish_telemetry)
-        for tx_event in (TransactionStarted, TransactionUpdated, TransactionEnded):
+        for tx_event in (
+            TransactionStarted,
+            TransactionUpdated,
+            TransactionEnded,
+            TransactionAuthorizationFailed,
+        ):
             self.bus.subscribe(tx_event, self.sessions.handle)
         if not self.config.auth.free_vend:  # a free-vend site needs no lists: nobody is refused
             self.bus.subscribe(ChargerBooted, lambda e: self._schedule_list_sync(e.charger_id, 2.0))
@@ -355,6 +361,7 @@ class SiteController:
             chargers=self.registry,
             messages=self.message_log,
             sessions=self.sessions,
+            authorizations=self.authorizer,
         )
         cfg = uvicorn.Config(
             app,

@@ -23,11 +23,12 @@ from controller.core.ports import (
 from controller.core.sessions import SessionQueries
 from local_api.live import LiveHub, LiveHubFull
 from local_api.metrics import render as render_metrics
-from local_api.ports import SiteView
+from local_api.ports import AuthorizationView, SiteView
 from local_api.routes_chargers import chargers_router
 from local_api.routes_commands import commands_router
 from local_api.routes_modbus import modbus_router
 from local_api.routes_sessions import sessions_router
+from local_api.routes_tokens import tokens_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -95,6 +96,7 @@ def create_app(
     chargers: ChargerAdmin | None = None,
     messages: MessageLog | None = None,
     sessions: SessionQueries | None = None,
+    authorizations: AuthorizationView | None = None,
 ) -> FastAPI:
     """Build the local API for one site view; the caller notifies and closes the hub."""
     # No /docs or /redoc: they load Swagger UI from a CDN, which an offline site cannot reach.
@@ -150,6 +152,8 @@ def create_app(
         app.include_router(chargers_router(chargers, messages))
     if sessions is not None:
         app.include_router(sessions_router(sessions))
+    if authorizations is not None:
+        app.include_router(tokens_router(authorizations))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(_Headers)
     return app

@@ -184,6 +184,20 @@ class TransactionUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class TransactionAuthorizationFailed:
+    """The site's verdict on a running transaction's token is negative (e.g. started offline).
+
+    The transaction is kept (never dropped): the charger applies StopTransactionOnInvalidId and
+    the session is marked INVALID for the backend (not billed).
+    """
+
+    key: str
+    charger_id: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TransactionEnded:
     """A transaction stopped; the facts a session record and a CDR need."""
 

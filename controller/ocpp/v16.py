@@ -13,7 +13,12 @@ from ocpp.v16.enums import (
 )
 
 from controller.core.clock import rfc3339
-from controller.core.events import ChargerBooted, ChargerReported, ConnectorStatusChanged
+from controller.core.events import (
+    ChargerBooted,
+    ChargerReported,
+    ConnectorStatusChanged,
+    TransactionAuthorizationFailed,
+)
 from controller.core.ocpp_facts import meter_16, start_16, stop_16
 from controller.ocpp.authorize import decide, id_tag_info_16, recent
 from controller.ocpp.context import OcppContext
@@ -85,6 +90,12 @@ class CentralSystem16(ChargePoint):  # type: ignore[misc]
         # The transaction is on disk whatever the verdict: a start the charger made offline with a
         # card found invalid now is kept, and the charger applies StopTransactionOnInvalidId.
         verdict = await decide(self._ctx, self.id, payload["id_tag"], payload.get("connector_id"), reuse=True)
+        if verdict is not None and not verdict.accepted:
+            self._ctx.emit(
+                TransactionAuthorizationFailed(
+                    decision.record.key, self.id, verdict.reason, self._ctx.clock.now()
+                )
+            )
         return call_result.StartTransaction(
             transaction_id=int(decision.record.ocpp_tx_id), id_tag_info=id_tag_info_16(verdict)
         )

@@ -13,7 +13,12 @@ from ocpp.v201.enums import (
 )
 
 from controller.core.clock import rfc3339
-from controller.core.events import ChargerBooted, ChargerReported, ConnectorStatusChanged
+from controller.core.events import (
+    ChargerBooted,
+    ChargerReported,
+    ConnectorStatusChanged,
+    TransactionAuthorizationFailed,
+)
 from controller.core.ocpp_facts import meter_201, transaction_event_201
 from controller.ocpp.authorize import decide, id_token_info_201
 from controller.ocpp.context import OcppContext
@@ -89,12 +94,18 @@ class CentralSystem201(ChargePoint):  # type: ignore[misc]
     async def on_transaction_event(self, **payload: Any) -> Any:
         # Offline-queued events arrive in order on this connection (handled one at a time) with
         # offline=true and past timestamps; duplicates and seqNo gaps are the journal's to judge.
-        await commit(self._ctx, transaction_event_201(self.id, self._ctx.clock.now(), payload))
+        decision = await commit(self._ctx, transaction_event_201(self.id, self._ctx.clock.now(), payload))
         id_token = payload.get("id_token")
         if not id_token:
             return call_result.TransactionEvent()
         evse = (payload.get("evse") or {}).get("id")
         verdict = await decide(self._ctx, self.id, str(id_token.get("id_token", "")), evse, reuse=True)
+        if verdict is not None and not verdict.accepted and decision.record is not None:
+            self._ctx.emit(
+                TransactionAuthorizationFailed(
+                    decision.record.key, self.id, verdict.reason, self._ctx.clock.now()
+                )
+            )
         return call_result.TransactionEvent(id_token_info=id_token_info_201(verdict))
 
     @on(Action.meter_values)

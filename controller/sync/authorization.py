@@ -148,6 +148,14 @@ class RealtimeAuthorizer:
             decision = decide_after(token, answer, policy=self._policy)
         return decision
 
+    def recent_decisions(self, limit: int) -> list[dict[str, Any]]:
+        """The newest decisions with their reasons, newest first (for the API)."""
+        return [e.as_json() for e in list(self.audit)[::-1][:limit]]
+
+    async def explain_uid(self, uid: str) -> dict[str, Any]:
+        """explain() for a uid as read from a card, looked up in the cache off the loop."""
+        return self.explain(uid, pick(await asyncio.to_thread(self._cache.lookup, uid)))
+
     def explain(self, uid: str, token: Token | None) -> dict[str, Any]:
         """What siteedge would decide for uid right now, without asking anyone (for the UI/API)."""
         first = decide(token, uplink_up=self._uplink_up(), policy=self._policy)

@@ -14,7 +14,12 @@ from controller.core import sessions as core
 from controller.core.clock import Clock
 from controller.core.config import Config
 from controller.core.envelope import Outgoing, Topics
-from controller.core.events import TransactionEnded, TransactionStarted, TransactionUpdated
+from controller.core.events import (
+    TransactionAuthorizationFailed,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
+)
 from controller.core.ports import TransactionJournal
 from controller.core.pricing import price_before_start
 from controller.core.sessions import (
@@ -71,7 +76,7 @@ class SessionService:
         self._send = send
         self._topics = topics
         self._interval = config.mqtt.session_update_interval
-        self._queue: asyncio.Queue[TxEvent | _Flush] = asyncio.Queue()
+        self._queue: asyncio.Queue[TxEvent | TransactionAuthorizationFailed | _Flush] = asyncio.Queue()
         self._open: dict[str, SessionRecord] = {}  # by transaction key
         self._sealed: dict[str, Tariff | None] = {}  # each open session's tariff, parsed once
         self._last_sent: dict[str, float] = {}  # monotonic time of the last Session update sent
@@ -83,7 +88,9 @@ class SessionService:
 
     def handle(self, event: object) -> None:
         """Bus subscriber: queue a transaction event for the session task (never blocks)."""
-        if isinstance(event, TransactionStarted | TransactionUpdated | TransactionEnded):
+        if isinstance(
+            event, TransactionStarted | TransactionUpdated | TransactionEnded | TransactionAuthorizationFailed
+        ):
             self._queue.put_nowait(event)
 
     # --- the task --------------------------------------------------------------------------
@@ -134,8 +141,11 @@ class SessionService:
             if tx.sampled_at is not None and tx.energy_wh is not None and tx.sampled_at > tx.started_at:
                 await self._apply(_updated_of(tx))
 
-    async def _apply(self, ev: TxEvent) -> None:
+    async def _apply(self, ev: TxEvent | TransactionAuthorizationFailed) -> None:
         now = self._clock.now()
+        if isinstance(ev, TransactionAuthorizationFailed):
+            await self._invalidate(ev, now)
+            return
         rec = self._open.get(ev.key)
         if rec is None:
             if await asyncio.to_thread(self._store.get, core.session_id_of(ev.key)) is not None:
@@ -155,6 +165,16 @@ class SessionService:
         await self._commit(rec, new, force=rec.status is not before)
         if rec.status.final:
             await self._close(rec)
+
+    async def _invalidate(self, ev: TransactionAuthorizationFailed, now: datetime) -> None:
+        """Late truth: keep the session, mark it INVALID (not billed) and tell the backend at once."""
+        rec = self._open.get(ev.key)
+        if rec is None:
+            log.warning("session of %s: authorization failed (%s) after it was closed", ev.key, ev.reason)
+            return
+        log.warning("session %s: token found invalid (%s); marked INVALID", rec.session_id, ev.reason)
+        core.invalidate(rec, now)
+        await self._commit(rec, [], force=True)
 
     async def _open_session(self, ev: TransactionStarted, now: datetime) -> SessionRecord:
         evse_uid = self._evse_of(ev.charger_id, ev.ocpp_evse)
@@ -210,6 +230,12 @@ class SessionService:
 
     async def _close(self, rec: SessionRecord) -> None:
         """Seal the CDR: built once, stored before it is queued, so a restart re-sends the same one."""
+        if rec.invalid:
+            # OCPI: an INVALID session is not billed, so it gets no CDR; the session object (sent
+            # with status INVALID) and the journal keep the facts for the operator.
+            await asyncio.to_thread(self._store.save, rec, [])
+            self._forget(rec)
+            return
         site = self._config.site
         cost = core.price(self._sealed.get(rec.key), rec.currency, self._tz, rec.points)
         location = core.cdr_location(self._config, rec.evse_uid, rec.connector_id)
@@ -217,11 +243,15 @@ class SessionService:
         stored = await asyncio.to_thread(self._store.put_cdr, rec.session_id, cdr)
         rec.cdr_id = stored["id"]
         await asyncio.to_thread(self._store.save, rec, [])
+        self._forget(rec)
+        await self._hand_over_cdr(rec.session_id, stored)
+
+    def _forget(self, rec: SessionRecord) -> None:
+        """Drop a closed session from the in-memory working set (the store keeps it)."""
         self._open.pop(rec.key, None)
         self._sealed.pop(rec.key, None)
         self._dirty.discard(rec.session_id)
         self._last_sent.pop(rec.session_id, None)
-        await self._hand_over_cdr(rec.session_id, stored)
 
     async def _hand_over_cdr(self, session_id: str, cdr: dict[str, Any]) -> None:
         # Marked sent only once the outbox committed it: a crash in between re-sends the same CDR.

@@ -6,6 +6,7 @@ import asyncio
 import tomllib
 from typing import Any
 
+import httpx
 import pytest
 
 from controller.app import SiteController
@@ -80,6 +81,11 @@ async def test_online_the_emsp_decides_and_its_silence_falls_back_by_whitelist(s
     assert (await outcome(ctl, "NEVER-SILENT"))[0] is Outcome.REJECT
     asked = {m.payload["data"]["token_uid"] for m in backend.messages("auth/requests")}
     assert asked == {"OFFLINE-OK", "NEVER-OK", "STRANGER", "OFFLINE-SILENT", "NEVER-SILENT"}  # not ALWAYS
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
+        latest = (await http.get("/api/authorizations", params={"limit": 2})).json()["decisions"]
+        card = (await http.get("/api/tokens/never-ok")).json()
+    assert [d["uid"] for d in latest] == ["NEVER-SILENT", "OFFLINE-SILENT"]  # newest first
+    assert card["known"] and card["decision"] == "ASK" and card["if_emsp_silent"]["decision"] == "REJECT"
     audit = [e.as_json() for e in ctl.authorizer.audit]
     assert [a["uid"] for a in audit][:2] == ["always-1", "OFFLINE-OK"]
     assert audit[1]["reason"] == "eMSP answered BLOCKED" and audit[1]["token"] == "DE*ABC*OFFLINE-OK"
@@ -126,3 +132,22 @@ async def test_drivers_at_a_real_charger_online_and_offline(site: Any, broker: B
         "whitelist ALLOWED_OFFLINE and the eMSP did not answer",
         "whitelist NEVER and the eMSP did not answer",
     ]
+
+
+async def test_late_truth_a_start_with_a_rejected_token_is_kept_and_marked_invalid(site: Any) -> None:
+    """Issue 6 item 4: the charger started (e.g. offline); the verdict is negative; nothing is lost."""
+    from hil.sim.chargepoint import ChargePointSimulator
+
+    ctl, backend = site
+    async with ChargePointSimulator("CP-1", f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp", connectors=2) as cp:
+        assert await cp.boot() == "Accepted"
+        await cp.start_transaction(1, "OFFLINE-OK", 1000.0)  # the eMSP blocks this card
+        await cp.meter_values(1, 1400.0, 7000.0)
+        await cp.stop_transaction(1, 1800.0)
+        await backend.wait_for_async(
+            lambda m: m.topic.startswith(f"{ROOT}/sessions/") and m.payload["data"]["status"] == "INVALID",
+            within=10.0,
+        )
+    (record,) = [r for r in ctl.journal.transactions("CP-1") if r.id_tag == "OFFLINE-OK"]
+    assert record.ended and record.energy_wh == 800.0  # kept, with its energy
+    assert backend.messages("cdrs/") == []  # OCPI: an INVALID session is not billed
