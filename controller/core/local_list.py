@@ -113,7 +113,10 @@ def offline_settings_16(accept_unknown_offline: bool, realtime_first: bool) -> d
     realtime_first: some tokens (ALLOWED_OFFLINE) must be asked about while the CSMS is reachable,
     so the charger must not start on its local list alone when online (LocalPreAuthorize false).
     """
+    # The charger's own authorization cache would replay a real-time "Accepted" offline, also for
+    # NEVER tokens that only the eMSP may decide: siteedge's local list replaces it.
     return {
+        "AuthorizationCacheEnabled": "false",
         "LocalAuthListEnabled": "true",
         "LocalAuthorizeOffline": "true",
         "LocalPreAuthorize": "false" if realtime_first else "true",
@@ -124,6 +127,7 @@ def offline_settings_16(accept_unknown_offline: bool, realtime_first: bool) -> d
 def offline_settings_201(accept_unknown_offline: bool, realtime_first: bool) -> dict[tuple[str, str], str]:
     """OCPP 2.0.1 variables (component, variable) consistent with the authorization policy."""
     return {
+        ("AuthCacheCtrlr", "Enabled"): "false",
         ("LocalAuthListCtrlr", "Enabled"): "true",
         ("AuthCtrlr", "LocalAuthorizeOffline"): "true",
         ("AuthCtrlr", "LocalPreAuthorize"): "false" if realtime_first else "true",

@@ -109,3 +109,4 @@ async def test_list_converges_through_deltas_and_a_version_mismatch(site: Any, v
         if version == "1.6":
             assert cp.config["LocalPreAuthorize"][0] == "false"  # ALLOWED_OFFLINE cards must be asked
             assert cp.config["AllowOfflineTxForUnknownId"][0] == "false"  # site policy: reject unknown
+            assert cp.config["AuthorizationCacheEnabled"][0] == "false"  # no replay of NEVER tokens
