@@ -77,4 +77,11 @@ async def test_sessions_and_cdrs_survive_a_broker_outage_in_order(tmp_path: Any)
         assert kwh == sorted(kwh)  # every update arrived, none reordered
     assert backend.contract.violations == []
     assert dict(backend.contract.gaps) == {}  # per-stream seq continuous: nothing missing
-    assert backend.contract.duplicates == 0  # the broker acknowledged everything once
+    # Duplicates are allowed where a PUBACK was lost in the outage (at-least-once); the checker
+    # recognised each by its envelope id, so a backend drops them: deduplicated, the history of
+    # every session is exactly one message per seq (no gaps above, no repeats here).
+    for cdr in cdrs.values():
+        unique = {
+            u["id"]: u["seq"] for u in (m.payload for m in backend.messages(f"sessions/{cdr['session_id']}"))
+        }
+        assert sorted(unique.values()) == list(range(min(unique.values()), max(unique.values()) + 1))
