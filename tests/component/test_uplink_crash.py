@@ -62,10 +62,14 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path, broker: Broker) -> None
                 broker.kill()
                 seen = backend.connects
                 broker.start()
-                for _ in range(500):  # the backend must be subscribed again before anyone publishes
+                # The backend (a plain subscriber on a broker without persistence) must be
+                # subscribed again before anyone publishes, or it would miss what the box delivers.
+                for _ in range(3000):
                     if backend.connects > seen:
                         break
                     time.sleep(0.01)
+                else:
+                    raise AssertionError("the backend simulator did not reconnect within 30 s")
             for line in proc.stdout.readlines():  # lines written before the kill still count
                 if line.startswith("committed "):
                     committed.add(int(line.split()[1]))
@@ -80,8 +84,16 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path, broker: Broker) -> None
             check=False,
         )
         assert "drained" in out.stdout, out.stderr
-        received = {m.payload["data"]["n"] for m in backend.messages("probe") if isinstance(m.payload, dict)}
-        backend.wait_for(lambda m: True, timeout=0.5)
+        # "drained" means the broker acknowledged everything; its delivery to the subscriber
+        # follows asynchronously, so give the backend a moment to catch up before judging.
+        received: set[int] = set()
+        for _ in range(1000):
+            received = {
+                m.payload["data"]["n"] for m in backend.messages("probe") if isinstance(m.payload, dict)
+            }
+            if committed <= received:
+                break
+            time.sleep(0.01)
     assert kills == KILLS
     assert len(committed) > KILLS  # the writers made real progress between kills
     missing = committed - received
