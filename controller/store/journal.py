@@ -14,7 +14,7 @@ from typing import Any
 
 from controller.core.events import MeterSample
 from controller.core.transactions import Decision, TransactionFact, TransactionRecord, decide
-from controller.store.sqlite import Synchronous, open_sqlite
+from controller.store.sqlite import Synchronous, ensure_schema, open_sqlite
 
 MAX_BATCH = 256  # facts per commit: bounds one commit's latency
 SCHEMA_VERSION = 1
@@ -245,11 +245,7 @@ class SqliteJournal:
         try:
             conn = open_sqlite(self._path, synchronous=self._synchronous)
             try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise RuntimeError(f"journal schema {version} is newer than this build understands")
-                if version < SCHEMA_VERSION:
-                    conn.executescript(_SCHEMA)
+                ensure_schema(conn, _SCHEMA, SCHEMA_VERSION, "journal")
             except BaseException:
                 conn.close()
                 raise

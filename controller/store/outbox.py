@@ -17,7 +17,7 @@ from typing import Any
 from controller.core.clock import rfc3339
 from controller.core.envelope import Lane, Outgoing, uuid7, wrap
 from controller.core.ports import OutboxStats, Stored
-from controller.store.sqlite import Synchronous, open_sqlite
+from controller.store.sqlite import Synchronous, ensure_schema, open_sqlite
 
 MAX_BATCH = 512  # requests per transaction: bounds one commit's latency and memory
 NEAR_LIMIT = 0.9  # stats().near_limit from this fraction of max_bytes
@@ -238,11 +238,7 @@ class SqliteOutbox:
             conn.close()
 
     def _load(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(f"outbox schema {version} is newer than this build understands")
-        if version < SCHEMA_VERSION:
-            conn.executescript(_SCHEMA)
+        ensure_schema(conn, _SCHEMA, SCHEMA_VERSION, "outbox")
         pending, size = conn.execute(
             "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox"
         ).fetchone()

@@ -46,3 +46,12 @@ def open_sqlite(
         conn.close()
         raise
     return conn
+
+
+def ensure_schema(conn: sqlite3.Connection, script: str, version: int, what: str) -> None:
+    """Create or upgrade a database to `version` with `script`; refuse a newer one than we know."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > version:
+        raise RuntimeError(f"{what} schema {found} is newer than this build understands")
+    if found < version:
+        conn.executescript(script)
