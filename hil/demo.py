@@ -139,7 +139,7 @@ async def _set_modbus_charger(url: str) -> str:
     async with httpx.AsyncClient() as http:
         for _ in range(50):  # its first poll may still be under way
             r = await http.post(
-                f"{url}/api/modbus/chargers/{MODBUS_CHARGER.id}/current",
+                f"{url}/api/v1/modbus/chargers/{MODBUS_CHARGER.id}/current",
                 json={"amps": DEMO_SETPOINT_A},
                 timeout=10,
             )
@@ -187,7 +187,7 @@ async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, log: Path) -
                 tail = (await asyncio.to_thread(log.read_text))[-2000:]
                 raise RuntimeError(f"siteedge exited with {proc.returncode}; see {log}:\n{tail}")
             with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"{url}/api/health", timeout=0.5)).status_code == 200:
+                if (await http.get(f"{url}/api/v1/health", timeout=0.5)).status_code == 200:
                     return
             await asyncio.sleep(0.1)
     raise RuntimeError(f"siteedge did not come up; see {log}")

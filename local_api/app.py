@@ -105,7 +105,7 @@ def create_app(
         version=version,
         docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url="/api/v1/openapi.json",
     )
 
     def snapshot() -> dict[str, Any]:
@@ -113,7 +113,7 @@ def create_app(
 
     # Every endpoint touching the view is async: FastAPI runs plain def endpoints in a thread
     # pool, and the site state belongs to the loop thread.
-    @app.get("/api/health")
+    @app.get("/api/v1/health")
     async def health() -> Response:
         """The site at a glance plus the software version."""
         return JSONResponse(snapshot(), headers={"cache-control": "no-store"})
@@ -125,7 +125,7 @@ def create_app(
             render_metrics(snapshot()), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
-    @app.get("/api/live")
+    @app.get("/api/v1/live")
     async def live() -> Response:
         """Server-Sent Events: a `health` snapshot now and after each change, keep-alives."""
         try:

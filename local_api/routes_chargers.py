@@ -13,8 +13,8 @@ MAX_MESSAGES = 1000
 
 
 def chargers_router(admin: ChargerAdmin | None, messages: MessageLog | None) -> APIRouter:
-    """Routes under /api/chargers for the parts that are wired (either may be None)."""
-    router = APIRouter(prefix="/api/chargers")
+    """Routes under /api/v1/chargers for the parts that are wired (either may be None)."""
+    router = APIRouter(prefix="/api/v1/chargers")
 
     if admin is not None:
         reg = admin

@@ -50,12 +50,12 @@ def commands_router(commands: ChargerCommands | None, journal: TransactionJourna
     if commands is not None:
         cmd = commands
 
-        @router.get("/api/chargers/{charger_id}/commands")
+        @router.get("/api/v1/chargers/{charger_id}/commands")
         async def list_commands(charger_id: str) -> Response:
             """The OCPP commands the connected charger's protocol version offers."""
             return JSONResponse({"charger_id": charger_id, "commands": cmd.commands(charger_id)})
 
-        @router.post("/api/chargers/{charger_id}/commands/{name}")
+        @router.post("/api/v1/chargers/{charger_id}/commands/{name}")
         async def send_command(
             charger_id: str, name: str, request: Request, timeout_s: float | None = None
         ) -> Response:
@@ -65,7 +65,7 @@ def commands_router(commands: ChargerCommands | None, journal: TransactionJourna
                 return _problem(422, "the body must be a JSON object (the OCPP payload)")
             return _reply(await cmd.call(charger_id, name, params, _timeout(timeout_s)))
 
-        @router.post("/api/evses/{evse_uid}/start")
+        @router.post("/api/v1/evses/{evse_uid}/start")
         async def remote_start(evse_uid: str, request: Request, timeout_s: float | None = None) -> Response:
             """Start a transaction on an EVSE: body {"id_tag": "..."}."""
             body = await _body(request)
@@ -73,12 +73,12 @@ def commands_router(commands: ChargerCommands | None, journal: TransactionJourna
                 return _problem(422, 'the body must be {"id_tag": "..."}')
             return _reply(await cmd.remote_start(evse_uid, body["id_tag"], _timeout(timeout_s)))
 
-        @router.post("/api/evses/{evse_uid}/unlock")
+        @router.post("/api/v1/evses/{evse_uid}/unlock")
         async def unlock(evse_uid: str, timeout_s: float | None = None) -> Response:
             """Unlock an EVSE's connector."""
             return _reply(await cmd.unlock(evse_uid, _timeout(timeout_s)))
 
-        @router.post("/api/transactions/stop")
+        @router.post("/api/v1/transactions/stop")
         async def remote_stop(request: Request, timeout_s: float | None = None) -> Response:
             """Stop a transaction: body {"id": "<transaction id as listed>"}."""
             body = await _body(request)
@@ -89,13 +89,13 @@ def commands_router(commands: ChargerCommands | None, journal: TransactionJourna
     if journal is not None:
         tx = journal
 
-        @router.get("/api/chargers/{charger_id}/transactions")
+        @router.get("/api/v1/chargers/{charger_id}/transactions")
         async def charger_transactions(charger_id: str, limit: int = 50) -> Response:
             """The charger's transactions, newest first."""
             records = await asyncio.to_thread(tx.transactions, charger_id, max(1, min(limit, 1000)))
             return JSONResponse({"charger_id": charger_id, "transactions": [r.as_json() for r in records]})
 
-        @router.get("/api/transactions")
+        @router.get("/api/v1/transactions")
         async def all_transactions(limit: int = 50, active: bool = False) -> Response:
             """Every charger's transactions, newest first (only running ones with active=true)."""
             if active:

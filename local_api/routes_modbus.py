@@ -1,4 +1,4 @@
-"""Modbus endpoints: device health, bus scans and test reads for commissioning (/api/modbus/...)."""
+"""Modbus endpoints: device health, bus scans and test reads for commissioning (/api/v1/modbus/...)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from controller.core.ports import ModbusBusy, ModbusChargers, ModbusControl
 
 
 class ScanRequest(BaseModel):
-    """POST /api/modbus/scan: which bus and unit ids; wait=true answers when the scan is done."""
+    """POST /api/v1/modbus/scan: which bus and unit ids; wait=true answers when the scan is done."""
 
     transport: str
     first: int = Field(1, ge=1, le=247)
@@ -23,7 +23,7 @@ class ScanRequest(BaseModel):
 
 
 class ReadRequest(BaseModel):
-    """POST /api/modbus/test-read: a device to read with a chosen model."""
+    """POST /api/v1/modbus/test-read: a device to read with a chosen model."""
 
     transport: str
     unit: int = Field(1, ge=1, le=247)
@@ -32,7 +32,7 @@ class ReadRequest(BaseModel):
 
 
 class CurrentRequest(BaseModel):
-    """POST /api/modbus/chargers/{id}/current: the current limit in A (below 6 A pauses, IEC 61851)."""
+    """POST /api/v1/modbus/chargers/{id}/current: the current limit in A (below 6 A pauses, IEC 61851)."""
 
     amps: float = Field(ge=0.0, le=1000.0)
 
@@ -57,8 +57,8 @@ def _problem(status: int, detail: str) -> Response:
 
 
 def modbus_router(control: ModbusControl, chargers: ModbusChargers | None = None) -> APIRouter:
-    """The /api/modbus routes over a ModbusControl port (all async: the port lives on the loop)."""
-    router = APIRouter(prefix="/api/modbus")
+    """The /api/v1/modbus routes over a ModbusControl port (all async: the port lives on the loop)."""
+    router = APIRouter(prefix="/api/v1/modbus")
 
     if chargers is not None:
         _charger_routes(router, chargers)
@@ -99,7 +99,7 @@ def modbus_router(control: ModbusControl, chargers: ModbusChargers | None = None
 
 
 def _charger_routes(router: APIRouter, chargers: ModbusChargers) -> None:
-    """GET /api/modbus/chargers and POST /api/modbus/chargers/{id}/current."""
+    """GET /api/v1/modbus/chargers and POST /api/v1/modbus/chargers/{id}/current."""
 
     @router.get("/chargers")
     async def list_chargers() -> Response:

@@ -21,10 +21,10 @@ def _problem(status: int, detail: str) -> Response:
 
 
 def sessions_router(queries: SessionQueries) -> APIRouter:
-    """GET /api/sessions, /api/sessions/{id}, /api/reports/partners, /api/evses/{uid}/price."""
+    """GET /api/v1/sessions, /api/v1/sessions/{id}, /api/v1/reports/partners, /api/v1/evses/{uid}/price."""
     router = APIRouter()
 
-    @router.get("/api/sessions")
+    @router.get("/api/v1/sessions")
     async def sessions(limit: int = 100, status: str | None = None) -> Response:
         """OCPI Sessions, newest first; ?status=ACTIVE|COMPLETED|INVALID|PENDING."""
         if status is not None and status not in SessionStatus.__members__:
@@ -32,13 +32,13 @@ def sessions_router(queries: SessionQueries) -> APIRouter:
         found = await queries.sessions(max(1, min(limit, MAX_LIMIT)), status)
         return JSONResponse(found)
 
-    @router.get("/api/sessions/{session_id}")
+    @router.get("/api/v1/sessions/{session_id}")
     async def session(session_id: str) -> Response:
         """One OCPI Session."""
         found = await queries.session(session_id)
         return _problem(404, f"no session {session_id}") if found is None else JSONResponse(found)
 
-    @router.get("/api/reports/partners")
+    @router.get("/api/v1/reports/partners")
     async def partner_report(
         start: str | None = Query(None, alias="from"), end: str | None = Query(None, alias="to")
     ) -> Response:
@@ -51,7 +51,7 @@ def sessions_router(queries: SessionQueries) -> APIRouter:
         rows = await queries.partner_report(lo, hi)
         return JSONResponse({"from": rfc3339(lo), "to": rfc3339(hi), "partners": rows})
 
-    @router.get("/api/evses/{evse_uid}/price")
+    @router.get("/api/v1/evses/{evse_uid}/price")
     async def price(evse_uid: str) -> Response:
         """The ad hoc price of an EVSE if a session started now, in words and per component."""
         found = queries.price(evse_uid)

@@ -315,7 +315,7 @@ class Site:
         return dict(m.values)
 
     def health(self) -> dict[str, Any]:
-        """The site at a glance, as JSON-ready data (GET /api/health and the UI)."""
+        """The site at a glance, as JSON-ready data (GET /api/v1/health and the UI)."""
         chargers = []
         for ch in self.chargers.values():
             chargers.append(

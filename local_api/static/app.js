@@ -1,4 +1,4 @@
-// siteedge technician page: renders /api/live `health` snapshots; no framework, no build step.
+// siteedge technician page: renders /api/v1/live `health` snapshots; no framework, no build step.
 "use strict";
 
 (() => {
@@ -163,7 +163,7 @@
 
   function connect() {
     setLive("connecting");
-    source = new EventSource("/api/live");
+    source = new EventSource("/api/v1/live");
     source.addEventListener("health", (event) => {
       let snapshot;
       try {

@@ -82,8 +82,8 @@ async def test_online_the_emsp_decides_and_its_silence_falls_back_by_whitelist(s
     asked = {m.payload["data"]["token_uid"] for m in backend.messages("auth/requests")}
     assert asked == {"OFFLINE-OK", "NEVER-OK", "STRANGER", "OFFLINE-SILENT", "NEVER-SILENT"}  # not ALWAYS
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
-        latest = (await http.get("/api/authorizations", params={"limit": 2})).json()["decisions"]
-        card = (await http.get("/api/tokens/never-ok")).json()
+        latest = (await http.get("/api/v1/authorizations", params={"limit": 2})).json()["decisions"]
+        card = (await http.get("/api/v1/tokens/never-ok")).json()
     assert [d["uid"] for d in latest] == ["NEVER-SILENT", "OFFLINE-SILENT"]  # newest first
     assert card["known"] and card["decision"] == "ASK" and card["if_emsp_silent"]["decision"] == "REJECT"
     audit = [e.as_json() for e in ctl.authorizer.audit]

@@ -23,7 +23,7 @@ async def test_unknown_charger_waits_is_approved_and_its_evses_are_adopted(
     api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}")
     async with api, ChargePointSimulator201("NEWBIE", url, connectors=2, serial="SN-42") as cp:
         assert await cp.boot() == "Pending"
-        (waiting,) = (await api.get("/api/chargers/pending")).json()
+        (waiting,) = (await api.get("/api/v1/chargers/pending")).json()
         assert waiting["id"] == "NEWBIE" and waiting["waiting_for_approval"]
         assert waiting["boot"] == {
             "vendor": "siteedge-hil",
@@ -32,14 +32,14 @@ async def test_unknown_charger_waits_is_approved_and_its_evses_are_adopted(
             "firmware": "1.0.0",
             "ocpp_version": "2.0.1",
         }
-        assert (await api.post("/api/chargers/NOBODY/approve")).status_code == 404
-        assert (await api.post("/api/chargers/NEWBIE/approve")).status_code == 200
-        assert (await api.get("/api/chargers/pending")).json() == []
+        assert (await api.post("/api/v1/chargers/NOBODY/approve")).status_code == 404
+        assert (await api.post("/api/v1/chargers/NEWBIE/approve")).status_code == 200
+        assert (await api.get("/api/v1/chargers/pending")).json() == []
         assert await cp.boot() == "Accepted"
         await cp.status(2, "Occupied")
         # Not configured, so its EVSEs are adopted as {id}-{n} when they first report.
         assert ctl.site.evses["NEWBIE-2"].status.value == "CHARGING"
-        registry = {c["id"]: c for c in (await api.get("/api/chargers/registry")).json()}
+        registry = {c["id"]: c for c in (await api.get("/api/v1/chargers/registry")).json()}
         assert registry["NEWBIE"]["registration"] == "approved" and registry["CP-1"]["configured"]
     stored = json.loads((Path(site_spec.data_dir) / "registry.json").read_text())
     assert any(d.get("_key") == "NEWBIE" for d in stored["chargers"].values())
@@ -64,8 +64,8 @@ async def test_approval_survives_a_restart_and_reject_refuses_the_next_boot(site
             await cp.status(1, "Available")
             assert again.site.evses["NEWBIE-1"].status.value == "AVAILABLE"
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{again.api_port}") as api:
-                assert (await api.post("/api/chargers/NEWBIE/reject")).status_code == 200
-                assert (await api.post("/api/chargers/CP-1/reject")).status_code == 404
+                assert (await api.post("/api/v1/chargers/NEWBIE/reject")).status_code == 200
+                assert (await api.post("/api/v1/chargers/CP-1/reject")).status_code == 404
             assert await cp.boot() == "Rejected"
     finally:
         await again.stop()

@@ -54,7 +54,7 @@ def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None
     # While it runs: every charger connected and every meter reading, as a technician would see.
     health: dict = {}
     for _ in range(100):
-        health = httpx.get(f"{url}api/health", timeout=2).json()
+        health = httpx.get(f"{url}api/v1/health", timeout=2).json()
         evses = [e for c in health["chargers"] for e in c["evses"]]
         if (
             all(c["connected"] for c in health["chargers"])

@@ -176,7 +176,7 @@ async def next_health(blocks: AsyncIterator[Sse]) -> dict[str, Any]:
 
 async def test_health_returns_view_plus_version() -> None:
     async with serve() as run, client(run.base_url) as http:
-        response = await http.get("/api/health")
+        response = await http.get("/api/v1/health")
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
         assert response.headers["cache-control"] == "no-store"
@@ -184,14 +184,14 @@ async def test_health_returns_view_plus_version() -> None:
         assert response.json() == {**health_fixture(), "version": VERSION}
 
         run.view.state["uplink"]["connected"] = True
-        assert (await http.get("/api/health")).json()["uplink"]["connected"] is True
+        assert (await http.get("/api/v1/health")).json()["uplink"]["connected"] is True
 
 
 async def test_non_finite_meter_values_become_null_not_broken_json() -> None:
     async with (
         serve() as run,
         client(run.base_url) as http,
-        http.stream("GET", "/api/live") as response,
+        http.stream("GET", "/api/v1/live") as response,
     ):
         blocks = sse_blocks(response)
         await next_health(blocks)
@@ -202,7 +202,7 @@ async def test_non_finite_meter_values_become_null_not_broken_json() -> None:
         assert block.data is not None
         strict = json.loads(block.data, parse_constant=pytest.fail)
         assert strict["meters"][0]["values"] == {"power": None, "energy_import": None}
-        health = await http.get("/api/health")
+        health = await http.get("/api/v1/health")
         assert health.status_code == 200
         assert health.json()["meters"][0]["values"] == {"power": None, "energy_import": None}
 
@@ -211,7 +211,7 @@ async def test_live_sends_snapshot_then_update_after_notify() -> None:
     async with (
         serve() as run,
         client(run.base_url) as http,
-        http.stream("GET", "/api/live") as response,
+        http.stream("GET", "/api/v1/live") as response,
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -236,7 +236,7 @@ async def test_live_coalesces_a_burst_and_ends_on_the_latest_state() -> None:
     async with (
         serve(hub) as run,
         client(run.base_url) as http,
-        http.stream("GET", "/api/live") as response,
+        http.stream("GET", "/api/v1/live") as response,
     ):
         blocks = sse_blocks(response)
         await next_health(blocks)
@@ -261,7 +261,7 @@ async def test_live_sends_keepalive_comments_when_idle() -> None:
     async with (
         serve(LiveHub(keepalive=0.2)) as run,
         client(run.base_url) as http,
-        http.stream("GET", "/api/live") as response,
+        http.stream("GET", "/api/v1/live") as response,
     ):
         blocks = sse_blocks(response)
         await next_health(blocks)
@@ -271,7 +271,7 @@ async def test_live_sends_keepalive_comments_when_idle() -> None:
 
 async def test_client_disconnect_ends_the_stream_and_unsubscribes() -> None:
     async with serve() as run, client(run.base_url) as http:
-        async with http.stream("GET", "/api/live") as response:
+        async with http.stream("GET", "/api/v1/live") as response:
             await next_health(sse_blocks(response))
             assert run.hub.subscribers == 1
         async with asyncio.timeout(5):
@@ -285,13 +285,13 @@ async def test_too_many_streams_get_503() -> None:
     async with (
         serve(LiveHub(max_subscribers=1)) as run,
         client(run.base_url) as http,
-        http.stream("GET", "/api/live") as first,
+        http.stream("GET", "/api/v1/live") as first,
     ):
         await next_health(sse_blocks(first))
-        second = await http.get("/api/live")
+        second = await http.get("/api/v1/live")
         assert second.status_code == 503
         assert second.headers["retry-after"] == "10"
-        assert (await http.get("/api/health")).status_code == 200
+        assert (await http.get("/api/v1/health")).status_code == 200
 
 
 async def test_page_and_assets_are_served_from_the_box() -> None:
@@ -323,7 +323,7 @@ def test_static_assets_reference_nothing_off_the_box() -> None:
 
 async def test_shutdown_ends_open_streams_promptly() -> None:
     async with serve() as run, client(run.base_url) as http:
-        async with http.stream("GET", "/api/live") as response:
+        async with http.stream("GET", "/api/v1/live") as response:
             blocks = sse_blocks(response)
             await next_health(blocks)
 
@@ -339,4 +339,4 @@ async def test_shutdown_ends_open_streams_promptly() -> None:
         assert elapsed < 3, elapsed
         assert run.hub.closed and run.hub.subscribers == 0
         with pytest.raises(httpx.ConnectError):
-            await http.get("/api/health")
+            await http.get("/api/v1/health")

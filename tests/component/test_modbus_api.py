@@ -58,16 +58,16 @@ async def test_scan_finds_responding_units_while_the_bus_keeps_polling(
     api: httpx.AsyncClient, line: RtuPtyBus
 ) -> None:
     started = await api.post(
-        "/api/modbus/scan", json={"transport": line.url(), "first": 1, "last": 12, "timeout": 0.05}
+        "/api/v1/modbus/scan", json={"transport": line.url(), "first": 1, "last": 12, "timeout": 0.05}
     )
     assert started.status_code == 202
     job = started.json()
     assert job["state"] == "running" and job["total"] == 12
     # A second scan of the same line is refused: one master, one scan.
-    again = await api.post("/api/modbus/scan", json={"transport": line.url(), "first": 1, "last": 2})
+    again = await api.post("/api/v1/modbus/scan", json={"transport": line.url(), "first": 1, "last": 2})
     assert again.status_code == 409
     for _ in range(500):
-        status = (await api.get(f"/api/modbus/scan/{job['id']}")).json()
+        status = (await api.get(f"/api/v1/modbus/scan/{job['id']}")).json()
         if status["state"] != "running":
             break
         await asyncio.sleep(0.02)
@@ -78,25 +78,25 @@ async def test_scan_finds_responding_units_while_the_bus_keeps_polling(
         5: "registers",
         9: "exception 2",  # an exception reply still proves a device is there
     }
-    devices = (await api.get("/api/modbus/devices")).json()
+    devices = (await api.get("/api/v1/modbus/devices")).json()
     (grid,) = devices["devices"]
     assert grid["id"] == "grid" and grid["good_polls"] >= 1 and grid["state"] == "ok"
     assert devices["buses"][0]["line"]["baud"] == 115200
 
 
 async def test_scan_input_is_validated(api: httpx.AsyncClient, line: RtuPtyBus) -> None:
-    bad = await api.post("/api/modbus/scan", json={"transport": line.url(), "first": 9, "last": 3})
+    bad = await api.post("/api/v1/modbus/scan", json={"transport": line.url(), "first": 9, "last": 3})
     assert bad.status_code == 400
     assert (
-        await api.post("/api/modbus/scan", json={"transport": "ftp://x", "wait": True})
+        await api.post("/api/v1/modbus/scan", json={"transport": "ftp://x", "wait": True})
     ).status_code == 400
-    assert (await api.get("/api/modbus/scan/nope")).status_code == 404
+    assert (await api.get("/api/v1/modbus/scan/nope")).status_code == 404
 
 
 async def test_test_read_decodes_and_passes_plausibility(api: httpx.AsyncClient, line: RtuPtyBus) -> None:
     res = (
         await api.post(
-            "/api/modbus/test-read", json={"transport": line.url(), "unit": 5, "model": "eastron_sdm630"}
+            "/api/v1/modbus/test-read", json={"transport": line.url(), "unit": 5, "model": "eastron_sdm630"}
         )
     ).json()
     assert res["errors"] == []
@@ -108,7 +108,7 @@ async def test_test_read_decodes_and_passes_plausibility(api: httpx.AsyncClient,
 async def test_test_read_points_out_a_wrong_word_order(api: httpx.AsyncClient, line: RtuPtyBus) -> None:
     res = (
         await api.post(
-            "/api/modbus/test-read", json={"transport": line.url(), "unit": 2, "model": "eastron_sdm630"}
+            "/api/v1/modbus/test-read", json={"transport": line.url(), "unit": 2, "model": "eastron_sdm630"}
         )
     ).json()
     assert res["ok"] is False
@@ -122,11 +122,11 @@ async def test_test_read_reports_an_unknown_model_and_a_silent_unit(
     api: httpx.AsyncClient, line: RtuPtyBus
 ) -> None:
     unknown = await api.post(
-        "/api/modbus/test-read", json={"transport": line.url(), "unit": 1, "model": "nope"}
+        "/api/v1/modbus/test-read", json={"transport": line.url(), "unit": 1, "model": "nope"}
     )
     assert unknown.status_code == 400
     silent = await api.post(
-        "/api/modbus/test-read",
+        "/api/v1/modbus/test-read",
         json={"transport": line.url(), "unit": 44, "model": "eastron_sdm630", "timeout": 0.05},
     )
     body = silent.json()

@@ -215,15 +215,15 @@ async def test_api_lists_chargers_and_sets_current() -> None:
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
         ):
             await until(lambda: svc.chargers()[0]["state"] == "B")
-            listing = (await http.get("/api/modbus/chargers")).json()["chargers"]
+            listing = (await http.get("/api/v1/modbus/chargers")).json()["chargers"]
             assert listing[0]["id"] == "keba" and listing[0]["watchdog"]["kind"] == "write_timeout"
-            r = await http.post("/api/modbus/chargers/keba/current", json={"amps": 11})
+            r = await http.post("/api/v1/modbus/chargers/keba/current", json={"amps": 11})
             assert r.status_code == 200 and r.json()["ok"] and r.json()["charger"]["setpoint_a"] == 11.0
             assert (
-                await http.post("/api/modbus/chargers/nope/current", json={"amps": 11})
+                await http.post("/api/v1/modbus/chargers/nope/current", json={"amps": 11})
             ).status_code == 404
             assert (
-                await http.post("/api/modbus/chargers/keba/current", json={"amps": -1})
+                await http.post("/api/v1/modbus/chargers/keba/current", json={"amps": -1})
             ).status_code == 422
         assert sim.value("current_limit") == pytest.approx(11.0)
 

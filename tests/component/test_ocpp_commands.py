@@ -234,23 +234,23 @@ async def test_rest_commands_and_transactions(
     await cp.boot()
     tx_id = await cp.start_transaction(1, "REST", 10)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
-        listed = (await http.get("/api/chargers/CP-1/commands")).json()
+        listed = (await http.get("/api/v1/chargers/CP-1/commands")).json()
         assert "GetConfiguration" in listed["commands"]
         r = await http.post(
-            "/api/chargers/CP-1/commands/GetConfiguration", json={"key": ["HeartbeatInterval"]}
+            "/api/v1/chargers/CP-1/commands/GetConfiguration", json={"key": ["HeartbeatInterval"]}
         )
         assert r.status_code == 200 and r.json()["status"] == "accepted"
         assert r.json()["payload"]["configurationKey"][0]["key"] == "HeartbeatInterval"
-        r = await http.post("/api/chargers/CP-1/commands/Reset", json={"type": "Sideways"})
+        r = await http.post("/api/v1/chargers/CP-1/commands/Reset", json={"type": "Sideways"})
         assert r.status_code == 422 and r.json()["error"] == "InvalidParams"
-        r = await http.post("/api/chargers/CP-1/commands/Reset", content=b"[1]")
+        r = await http.post("/api/v1/chargers/CP-1/commands/Reset", content=b"[1]")
         assert r.status_code == 422
-        r = await http.post("/api/chargers/GHOST/commands/ClearCache")
+        r = await http.post("/api/v1/chargers/GHOST/commands/ClearCache")
         assert r.status_code == 200 and r.json()["status"] == "offline"
-        running = (await http.get("/api/chargers/CP-1/transactions")).json()["transactions"]
+        running = (await http.get("/api/v1/chargers/CP-1/transactions")).json()["transactions"]
         assert [(t["id"], t["active"], t["id_tag"]) for t in running] == [(f"CP-1/{tx_id}", True, "REST")]
-        r = await http.post("/api/transactions/stop", json={"id": f"CP-1/{tx_id}"})
+        r = await http.post("/api/v1/transactions/stop", json={"id": f"CP-1/{tx_id}"})
         assert r.status_code == 200 and r.json()["status"] == "accepted"
-        r = await http.post("/api/evses/CP-1-2/unlock")
+        r = await http.post("/api/v1/evses/CP-1-2/unlock")
         assert r.json()["status"] == "accepted"
-        assert (await http.get("/api/transactions?active=true")).json()["transactions"][0]["active"] is True
+        assert (await http.get("/api/v1/transactions?active=true")).json()["transactions"][0]["active"] is True

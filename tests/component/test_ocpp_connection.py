@@ -203,9 +203,9 @@ async def test_message_log_is_readable_filtered_and_redacted(controller: SiteCon
         await link.call(call.ChangeConfiguration(key="AuthorizationKey", value="00112233445566778899"))
     await asyncio.to_thread(controller.message_log.flush)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{controller.api_port}") as http:
-        everything = (await http.get("/api/chargers/CP-1/messages", params={"limit": 1000})).json()
-        boots = (await http.get("/api/chargers/CP-1/messages?action=BootNotification")).json()
-        one = (await http.get("/api/chargers/CP-1/messages?limit=1")).json()
+        everything = (await http.get("/api/v1/chargers/CP-1/messages", params={"limit": 1000})).json()
+        boots = (await http.get("/api/v1/chargers/CP-1/messages?action=BootNotification")).json()
+        one = (await http.get("/api/v1/chargers/CP-1/messages?limit=1")).json()
     assert "00112233445566778899" not in json.dumps(everything)
     change = [m for m in everything if m["action"] == "ChangeConfiguration" and m["direction"] == "out"]
     assert change and change[0]["payload"]["value"] == "***" and change[0]["message_type"] == 2

@@ -91,7 +91,7 @@ async def until(cond: Callable[[], Any], within: float = 10.0) -> None:
 
 async def price_of(ctl: SiteController, evse_uid: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
-        reply = await http.get(f"/api/evses/{evse_uid}/price")
+        reply = await http.get(f"/api/v1/evses/{evse_uid}/price")
         assert reply.status_code == 200
         found: dict[str, Any] = reply.json()
         return found
@@ -168,10 +168,10 @@ async def test_16_and_201_sessions_reach_the_backend_with_one_cdr_each(
     assert len(cdrs(backend)) == 2  # exactly one per session
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
-        listed = (await http.get("/api/sessions", params={"status": "COMPLETED"})).json()
-        one = (await http.get(f"/api/sessions/{by_tag['TAG16']['session_id']}")).json()
-        report = (await http.get("/api/reports/partners")).json()
-        assert (await http.get("/api/sessions/nope")).status_code == 404
+        listed = (await http.get("/api/v1/sessions", params={"status": "COMPLETED"})).json()
+        one = (await http.get(f"/api/v1/sessions/{by_tag['TAG16']['session_id']}")).json()
+        report = (await http.get("/api/v1/reports/partners")).json()
+        assert (await http.get("/api/v1/sessions/nope")).status_code == 404
     assert len(listed) == 2 and one["status"] == "COMPLETED"
     (nl,) = report["partners"]
     assert nl["sessions"] == 2 and nl["kwh"] == pytest.approx(2.345 + 2.25)

@@ -76,7 +76,7 @@ async def test_status_telemetry_online_and_health(
             assert values["energy_import"] == pytest.approx(12345.5, abs=1.0)  # float32 kWh register
 
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
-                health = (await http.get("/api/health")).json()
+                health = (await http.get("/api/v1/health")).json()
         assert health["uplink"]["connected"] is True
         (charger,) = [c for c in health["chargers"] if c["id"] == "CP-1"]
         assert charger["connected"] is True and charger["ocpp_version"] == "1.6"

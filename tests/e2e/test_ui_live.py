@@ -1,4 +1,4 @@
-"""The technicians' page in real Chromium: renders the site, follows /api/live without reload."""
+"""The technicians' page in real Chromium: renders the site, follows /api/v1/live without reload."""
 
 from __future__ import annotations
 
