@@ -7,12 +7,11 @@ import logging
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from controller.core.clock import Clock, rfc3339
 from controller.core.envelope import Outgoing, Topics, uuid7
+from controller.core.reports import AuditEntry, AuthAuditLog
 from controller.core.token_sync import TokenCache, pick
 from controller.core.tokens import (
     BackendAnswer,
@@ -32,31 +31,6 @@ log = logging.getLogger(__name__)
 AUDIT_SIZE = 1000
 RECENT_SIZE = 10_000
 _ANSWERS = {a.value for a in BackendAnswer} - {BackendAnswer.NO_ANSWER.value}
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One decision as a technician reads it later: who, where, what and why."""
-
-    at: datetime
-    uid: str
-    charger_id: str
-    evse_uid: str | None
-    outcome: str
-    reason: str
-    token: str | None  # "CC*PARTY*UID" of the deciding token, if known
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready form for the API."""
-        return {
-            "at": rfc3339(self.at),
-            "uid": self.uid,
-            "charger_id": self.charger_id,
-            "evse_uid": self.evse_uid,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "token": self.token,
-        }
 
 
 def answer_of(payload: Any) -> BackendAnswer:
@@ -83,6 +57,7 @@ class RealtimeAuthorizer:
         clock: Clock,
         send: Callable[[Sequence[Outgoing]], object],
         uplink_up: Callable[[], bool],
+        audit_log: AuthAuditLog | None = None,
     ) -> None:
         self._cache = cache
         self._policy = policy
@@ -92,7 +67,12 @@ class RealtimeAuthorizer:
         self._send = send
         self._uplink_up = uplink_up
         self._waiting: dict[str, asyncio.Future[BackendAnswer]] = {}
-        self.audit: deque[AuditEntry] = deque(maxlen=AUDIT_SIZE)
+        # The newest decisions in memory (the API and auth_method read them on the loop); every
+        # decision also goes to the durable log, which refills this after a restart.
+        self._log = audit_log
+        self.audit: deque[AuditEntry] = deque(
+            reversed(audit_log.recent(AUDIT_SIZE)) if audit_log is not None else (), maxlen=AUDIT_SIZE
+        )
         self._recent: dict[str, tuple[float, Decision]] = {}
 
     def register(self, downlink: Downlink) -> None:
@@ -203,7 +183,8 @@ class RealtimeAuthorizer:
 
     def _record(self, uid: str, charger_id: str, evse_uid: str | None, d: Decision) -> None:
         key = "*".join(d.token.key) if d.token is not None else None
-        self.audit.append(
-            AuditEntry(self._clock.now(), uid, charger_id, evse_uid, d.outcome.value, d.reason, key)
-        )
+        entry = AuditEntry(self._clock.now(), uid, charger_id, evse_uid, d.outcome.value, d.reason, key)
+        self.audit.append(entry)
+        if self._log is not None:
+            self._log.append(entry)
         log.info("authorization %s at %s/%s: %s (%s)", uid, charger_id, evse_uid, d.outcome.value, d.reason)

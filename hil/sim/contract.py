@@ -30,9 +30,14 @@ _RULES: list[tuple[re.Pattern[str], str | None, str | None]] = [
     # OCPI objects are checked against the OCPI 2.2.1 schemas themselves ("ocpi:<name>").
     (re.compile(r"sessions/[^/]+"), "envelope.json", "ocpi:session"),
     (re.compile(r"cdrs/[^/]+"), "envelope.json", "ocpi:cdr"),
+    (re.compile(r"reports/uptime/\d{4}-\d{2}"), "envelope.json", "uptime_report.json"),
+    (re.compile(r"reports/partners/\d{4}-\d{2}"), "envelope.json", "partner_report.json"),
+    (re.compile(r"reports/quarterly/\d{4}-Q[1-4]/\d+"), "envelope.json", "quarterly_report.json"),
 ]
 # What the backend itself sends down; a subscriber to {root}/# sees it too, and it is not ours.
-_DOWN = re.compile(r"tokens/full/.+|tokens/delta|tariffs/.+|commands/[A-Z_]+|auth/responses/.+")
+_DOWN = re.compile(
+    r"tokens/full/.+|tokens/delta|tariffs/.+|commands/[A-Z_]+|auth/responses/.+|reports/request"
+)
 
 
 def _validator(name: str) -> Draft7Validator:
