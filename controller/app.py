@@ -64,7 +64,7 @@ from controller.sync.tariffs import TariffSync
 from controller.sync.tokens import TokenSync
 from controller.sync.uplink import Uplink
 from drivers.library import available as device_models
-from drivers.library import models_of
+from drivers.library import load_device, models_of
 from drivers.service import ModbusService
 from local_api import LiveHub, LocalApiServer, create_app
 
@@ -125,6 +125,14 @@ def load_config(path: str | Path) -> Config:
     if problems or config is None:
         raise ConfigError(problems)
     return config
+
+
+def _library() -> list[dict[str, str]]:
+    """The device library as the web UI lists it (name, vendor, product, kind)."""
+    return [
+        {"name": d.name, "vendor": d.vendor, "model": d.model, "kind": d.kind}
+        for d in (load_device(n) for n in device_models())
+    ]
 
 
 class SiteController:
@@ -362,6 +370,8 @@ class SiteController:
             messages=self.message_log,
             sessions=self.sessions,
             authorizations=self.authorizer,
+            power=self.site,
+            device_models=_library(),
         )
         cfg = uvicorn.Config(
             app,

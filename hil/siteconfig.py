@@ -68,6 +68,7 @@ class SiteSpec:
     log_level: str = "INFO"
     free_vend: bool = False  # tests that are not about authorization switch roaming checks off
     auth_timeout: float = 2.0
+    max_power_kw: float | None = None  # [site] max_power_kw: the limit the dashboard draws
 
 
 def _q(value: str) -> str:
@@ -90,6 +91,7 @@ def render(spec: SiteSpec) -> str:
         'country = "NLD"',
         'latitude = "52.090700"',
         'longitude = "5.121400"',
+        *([f"max_power_kw = {spec.max_power_kw}"] if spec.max_power_kw is not None else []),
         "",
         "[ocpp]",
         'host = "127.0.0.1"',

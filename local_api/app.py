@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from local_api.routes_chargers import chargers_router
 from local_api.routes_commands import commands_router
 from local_api.routes_modbus import modbus_router
 from local_api.routes_sessions import sessions_router
+from local_api.routes_site import PowerView, site_router
 from local_api.routes_tokens import tokens_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -97,6 +99,8 @@ def create_app(
     messages: MessageLog | None = None,
     sessions: SessionQueries | None = None,
     authorizations: AuthorizationView | None = None,
+    power: PowerView | None = None,
+    device_models: Sequence[Mapping[str, Any]] | None = None,
 ) -> FastAPI:
     """Build the local API for one site view; the caller notifies and closes the hub."""
     # No /docs or /redoc: they load Swagger UI from a CDN, which an offline site cannot reach.
@@ -154,6 +158,8 @@ def create_app(
         app.include_router(sessions_router(sessions))
     if authorizations is not None:
         app.include_router(tokens_router(authorizations))
+    if power is not None or device_models is not None:
+        app.include_router(site_router(power, device_models))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(_Headers)
     return app

@@ -46,6 +46,7 @@ class SiteSettings:
     longitude: str
     currency: str = "EUR"  # ISO 4217; of sessions at EVSEs without a tariff
     default_tariff_id: str | None = None  # for EVSEs without their own tariff_ids
+    max_power_kw: float | None = None  # the site's grid connection limit, shown against site power
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +289,9 @@ _SITE: dict[str, _Field] = {
     "longitude": _Field(str, "0.000000", _LON),
     "currency": _Field(str, "EUR", _pattern(r"[A-Z]{3}", "an ISO 4217 currency code such as EUR")),
     "default_tariff_id": _Field(str, None, _CI36),
+    "max_power_kw": _Field(
+        (int, float), None, lambda v: None if 0 < v <= 100_000 else f"must be > 0 and <= 100000 kW, got {v}"
+    ),
 }
 _OCPP: dict[str, _Field] = {
     "host": _Field(str, "0.0.0.0"),
@@ -582,6 +586,10 @@ def _partners(raw: list[Any], problems: list[Problem]) -> tuple[tuple[str, str],
     return tuple(out)
 
 
+def _float_or_none(value: int | float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def validate(doc: Mapping[str, Any]) -> Config:
     """Turn a parsed TOML document into a Config, or raise ConfigError listing every problem."""
     problems: list[Problem] = []
@@ -653,7 +661,7 @@ def validate(doc: Mapping[str, Any]) -> Config:
     if problems or mqtt is None:
         raise ConfigError(problems or [Problem("mqtt", "invalid")])
     return Config(
-        site=SiteSettings(**site),
+        site=SiteSettings(**{**site, "max_power_kw": _float_or_none(site["max_power_kw"])}),
         ocpp=OcppSettings(**ocpp),
         api=ApiSettings(**api),
         mqtt=mqtt,

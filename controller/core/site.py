@@ -25,6 +25,7 @@ from controller.core.events import (
     TransactionUpdated,
     UplinkChanged,
 )
+from controller.core.power_history import PowerHistory
 from controller.core.registry import ChargerApproved
 from controller.core.status import EvseStatus, combine, ocpi_status
 from controller.core.transactions import TransactionRecord
@@ -151,6 +152,10 @@ class Site:
         self.modbus_chargers = {
             c.id: ModbusChargerState(c.id, c.evse_uid, c.poll_interval) for c in config.modbus_chargers
         }
+        self._max_power_kw = config.site.max_power_kw
+        self._grid_meters = [m.id for m in config.meters if m.role == "grid"]
+        self._evse_meters = {m.role[5:]: m.id for m in config.meters if m.role.startswith("evse:")}
+        self._power = PowerHistory()
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -189,6 +194,7 @@ class Site:
                     m.values, m.read_at, m.read_mono, m.last_error = {}, None, None, event.reason
             case TransactionStarted() | TransactionUpdated() | TransactionEnded():
                 self._on_transaction(event)
+                self._sample_power()
             case UplinkChanged():
                 if event.connected != self.uplink.connected:
                     self.uplink.since = event.at
@@ -294,12 +300,47 @@ class Site:
         now = self._clock.monotonic()
         m.values, m.read_at, m.read_mono, m.last_error = dict(ev.values), ev.at, now, None
         m.problems, m.value_ages = dict(ev.problems), dict(ev.value_ages)
+        self._sample_power()
         due = m.last_published_mono is None or now - m.last_published_mono >= self._telemetry_interval
         if due:
             m.last_published_mono = now
             self._emit(TelemetryReady(m.meter_id, m.role, ev.at, dict(ev.values)))
 
+    def _sample_power(self) -> None:
+        kw = self.site_power_kw()
+        if kw is not None:
+            self._power.record(self._clock.now(), kw)
+
     # --- queries --------------------------------------------------------------------------
+
+    def site_power_kw(self) -> float | None:
+        """Site power now: the grid meters' power, else the sum over EVSEs; None if unknown."""
+        if self._grid_meters:
+            readings = [self.meter_values(m).get("power") for m in self._grid_meters]
+            # One grid meter out means the site total is unknown, not smaller.
+            if any(w is None for w in readings):
+                return None
+            return sum(w for w in readings if w is not None) / 1000.0
+        if not self.evses:
+            return None
+        total_w = 0.0
+        for uid, evse in self.evses.items():
+            meter = self._evse_meters.get(uid)
+            w = self.meter_values(meter).get("power") if meter is not None else None
+            if w is None and evse.transaction is not None:
+                w = evse.transaction.power_w  # the charger's own MeterValues when no Modbus meter
+            total_w += w or 0.0
+        return total_w / 1000.0
+
+    def power_history(self, minutes: int) -> dict[str, Any]:
+        """Site power over the last `minutes` as 10-second averages, with the configured limit."""
+        points = self._power.points(self._clock.now(), minutes * 60.0)
+        return {
+            "limit_kw": self._max_power_kw,
+            "source": "grid" if self._grid_meters else "evses",
+            "step_s": self._power.step_s,
+            "points": [{"t": rfc3339(t), "kw": round(kw, 3)} for t, kw in points],
+        }
 
     def meter_age(self, meter_id: str) -> float | None:
         """Seconds since the meter's last good reading, None if it has none."""
@@ -381,6 +422,11 @@ class Site:
             "chargers": chargers,
             "meters": meters,
             "modbus_chargers": modbus_chargers,
+            "power": {
+                "kw": self.site_power_kw(),
+                "limit_kw": self._max_power_kw,
+                "source": "grid" if self._grid_meters else "evses",
+            },
         }
 
     def _modbus_charger_json(self, mc: ModbusChargerState) -> dict[str, Any]:

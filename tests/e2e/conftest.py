@@ -1,13 +1,26 @@
-"""E2E fixtures: Debian's Chromium driven through Playwright."""
+"""E2E fixtures: Debian's Chromium through Playwright, a real controller with simulators, a logged-in page.
+
+Fixtures other UI tests reuse:
+- `e2e_site`: a running controller (CP-1, OCPP 1.6, EVSEs CP-1-1/CP-1-2 booted and Available; a grid
+  meter; `[site] max_power_kw` = 50) with no account yet (first-run setup pending).
+- `admin`: (username, password) of the first admin, created through the setup endpoint.
+- `logged_in_page`: a Tab (context, page, errors) at 1280x900, logged in as that admin on the dashboard.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from .harness import CHROMIUM, CHROMIUM_ARGS
+from hil.sim.meter import MeterSimulator
+from hil.siteconfig import SimMeter, SiteSpec
+
+from .harness import CHROMIUM, CHROMIUM_ARGS, GRID_POWER_W, SITE_LIMIT_KW, E2eSite, Tab, log_in, open_tab
 
 
 @pytest.fixture
@@ -24,3 +37,49 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def e2e_site(
+    site_spec: SiteSpec,
+    start_controller: Callable[[SiteSpec], Any],
+    meter_sim: MeterSimulator,
+    charge_point: Callable[..., Any],
+) -> E2eSite:
+    """A real controller with a booted 1.6 charger (two EVSEs) and a grid meter; no account yet."""
+    await meter_sim.set_values({"power": GRID_POWER_W, "voltage_l1": 231.0, "frequency": 50.0}, strict=False)
+    spec = dataclasses.replace(
+        site_spec,
+        meters=[SimMeter("grid", meter_sim.port, "grid")],
+        max_power_kw=SITE_LIMIT_KW,
+    )
+    ctl = await start_controller(spec)
+    cp = await charge_point(ctl, connectors=2)
+    await cp.boot()
+    for connector in (1, 2):
+        await cp.status(connector, "Available")
+    return E2eSite(
+        ctl=ctl,
+        url=f"{ctl.api_scheme}://127.0.0.1:{ctl.api_port}",
+        data_dir=Path(spec.data_dir),
+        cp=cp,
+        meter=meter_sim,
+        meter_url=f"tcp://127.0.0.1:{meter_sim.port}",
+    )
+
+
+@pytest.fixture
+async def admin(e2e_site: E2eSite) -> tuple[str, str]:
+    """The first admin's (username, password), created with the one-time setup code."""
+    return await e2e_site.create_admin()
+
+
+@pytest.fixture
+async def logged_in_page(browser: Browser, e2e_site: E2eSite, admin: tuple[str, str]) -> AsyncIterator[Tab]:
+    """A 1280x900 page logged in as the admin, on the dashboard."""
+    tab = await open_tab(browser)
+    try:
+        await log_in(tab, e2e_site.url, *admin)
+        yield tab
+    finally:
+        await tab.context.close()

@@ -1,0 +1,262 @@
+// Commissioning: approve chargers waiting at the door; find and test-read Modbus devices.
+
+import { itemsOf } from "../api.js";
+
+const SCAN_POLL_MS = 500;
+
+/** A TOML [[meters]] block for the configuration (the API cannot add devices; this is the honest way). */
+function meterToml({ transport, unit, model }) {
+  const q = (s) => `"${String(s).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+  return ["[[meters]]", `id = ${q(`meter-${unit}`)}            # choose a name`, `model = ${q(model)}`,
+    `transport = ${q(transport)}`, `unit = ${unit}`, 'role = "grid"                # grid, pv, building or evse:<evse_uid>',
+    ""].join("\n");
+}
+
+export default {
+  route: "#/commissioning",
+  title: "Commissioning",
+  role: "viewer",
+  render(root, ctx) {
+    const { api, ui, can } = ctx;
+    const { el, fmt, card, field, confirmAction, toast } = ui;
+    const tech = can("technician");
+    const timers = new Set();
+
+    root.append(el("div", { class: "page-head" }, el("h1", null, "Commissioning"),
+      el("p", { class: "muted" }, "Bring new chargers and meters into service.")));
+    if (!tech) {
+      root.append(el("p", { class: "notice" }, "You can look, but approving chargers and reading meters needs the technician role."));
+    }
+
+    // --- chargers waiting for approval ----------------------------------------------------
+    const pendingBody = el("div", { "data-testid": "pending" });
+    const pendingCount = el("span", { class: "count" });
+    const refreshPending = el("button", { type: "button", class: "btn btn-small" }, "Refresh");
+    root.append(card(el("div", { class: "card-title-row" }, el("h2", null, "Chargers waiting for approval ", pendingCount), refreshPending),
+      { class: "card" },
+      pendingBody,
+      el("p", { class: "hint" }, "A charger that is not in the configuration and connects is told to wait (Pending). ",
+        "Approve it to accept its next boot; its EVSEs then appear as <id>-1, <id>-2 … ",
+        "Charger passwords (HTTP Basic, security profile 1/2) are set in the configuration ([[chargers]] password), ",
+        "not here: siteedge keeps only their hashes and has no API to change them.")));
+
+    const loadPending = async () => {
+      try {
+        const list = itemsOf(await api.get("chargers/registry"));
+        const waiting = list.filter((c) => c.waiting_for_approval);
+        const others = list.filter((c) => !c.configured && !c.waiting_for_approval);
+        pendingCount.textContent = `(${waiting.length})`;
+        const row = (c) => {
+          const boot = c.boot || {};
+          const station = boot.chargingStation || {};
+          const vendor = boot.vendor || boot.chargePointVendor || station.vendorName;
+          const model = boot.model || boot.chargePointModel || station.model;
+          const serial = boot.serial || boot.chargePointSerialNumber || station.serialNumber;
+          const fw = boot.firmware || boot.firmwareVersion || station.firmwareVersion;
+          const approve = el("button", { type: "button", class: "btn btn-primary btn-small", disabled: !tech,
+            "data-testid": `approve-${c.id}` }, "Approve");
+          const reject = el("button", { type: "button", class: "btn btn-danger btn-small", disabled: !tech,
+            "data-testid": `reject-${c.id}` }, "Reject");
+          approve.addEventListener("click", async () => {
+            const ok = await confirmAction("Approve charger", `Approve ${c.id} (${[vendor, model].filter(Boolean).join(" ") || "unknown model"}`
+              + `${serial ? `, serial ${serial}` : ""})? Its next boot is accepted and it can serve drivers.`, { confirm: "Approve" });
+            if (!ok) return;
+            const done = await ui.busy(approve, () => api.post(`chargers/${encodeURIComponent(c.id)}/approve`, {}),
+              { success: () => `${c.id} approved: it is accepted at its next boot.` });
+            if (done) loadPending();
+          });
+          reject.addEventListener("click", async () => {
+            const ok = await confirmAction("Reject charger", `Reject ${c.id}? Its boots are refused until someone approves it.`,
+              { confirm: "Reject", danger: true });
+            if (!ok) return;
+            const done = await ui.busy(reject, () => api.post(`chargers/${encodeURIComponent(c.id)}/reject`, {}),
+              { success: () => `${c.id} rejected.` });
+            if (done) loadPending();
+          });
+          return el("article", { class: "pending-card", "data-testid": `pending-${c.id}` },
+            el("div", { class: "pending-head" }, el("strong", { class: "mono" }, c.id), ui.pill(c.registration || "waiting", "warn")),
+            el("dl", { class: "facts facts-compact" },
+              el("div", null, el("dt", null, "Vendor / model"), el("dd", null, [vendor, model].filter(Boolean).join(" ") || "—")),
+              el("div", null, el("dt", null, "Serial"), el("dd", null, serial || "—")),
+              el("div", null, el("dt", null, "Firmware"), el("dd", null, fw || "—")),
+              el("div", null, el("dt", null, "First seen"), el("dd", null, fmt.time(c.first_seen))),
+              el("div", null, el("dt", null, "Last boot"), el("dd", null, fmt.time(c.boot_at)))),
+            el("div", { class: "row-actions" }, approve, reject));
+        };
+        ui.fill(pendingBody, 
+          waiting.length ? el("div", { class: "pending-list" }, waiting.map(row)) : ui.empty("No charger is waiting."),
+          others.length ? el("details", { class: "others" }, el("summary", null, `Decided before (${others.length})`),
+            ui.table([{ label: "Charger", key: "id" }, { label: "Registration", key: "registration" },
+              { label: "Last boot", render: (c) => fmt.time(c.boot_at) }], others)) : null);
+      } catch (err) {
+        ui.fill(pendingBody, el("p", { class: "notice notice-bad" }, ui.errorText(err)));
+      }
+    };
+    refreshPending.addEventListener("click", loadPending);
+    loadPending();
+    const pendingTimer = setInterval(loadPending, 10000); // a new charger can knock at any time
+    timers.add(pendingTimer);
+
+    // --- Modbus -------------------------------------------------------------------------
+    const busField = field("Bus (transport)", { type: "select", name: "bus", "data-testid": "bus-select" });
+    const otherBus = field("Other transport", { name: "transport", placeholder: "tcp://192.168.1.50:502 or rtu:///dev/ttyUSB0?baud=9600",
+      autocapitalize: "none", spellcheck: "false", "data-testid": "bus-other" });
+    otherBus.wrap.hidden = true;
+    const modelField = field("Device model", { type: "select", name: "model", "data-testid": "model-select" });
+    const unitField = field("Unit id", { type: "number", name: "unit", value: "1", min: 1, max: 247, inputmode: "numeric",
+      "data-testid": "unit-input" });
+    const firstField = field("Scan from", { type: "number", name: "first", value: "1", min: 1, max: 247, inputmode: "numeric" });
+    const lastField = field("to", { type: "number", name: "last", value: "20", min: 1, max: 247, inputmode: "numeric" });
+    const scanButton = el("button", { type: "button", class: "btn", disabled: !tech, "data-testid": "scan" }, "Scan bus");
+    const readButton = el("button", { type: "button", class: "btn btn-primary", disabled: !tech, "data-testid": "test-read" }, "Test read");
+    const scanBox = el("div", { class: "scan", "data-testid": "scan-result" });
+    const readBox = el("div", { class: "read", "data-testid": "read-result" });
+    const devicesBox = el("div", { "data-testid": "modbus-devices" });
+
+    busField.input.addEventListener("change", () => { otherBus.wrap.hidden = busField.input.value !== "__other"; });
+    const transport = () => (busField.input.value === "__other" ? otherBus.input.value.trim() : busField.input.value);
+    const unitValue = () => Number(unitField.input.value);
+
+    root.append(card("Modbus devices", { class: "card" },
+      el("div", { class: "form form-grid" }, busField.wrap, otherBus.wrap, modelField.wrap, unitField.wrap),
+      el("div", { class: "scan-row" }, firstField.wrap, lastField.wrap, scanButton),
+      scanBox,
+      el("div", { class: "row-actions" }, readButton),
+      readBox),
+    card("Configured Modbus devices", { class: "card" }, devicesBox));
+
+    const loadModbus = async () => {
+      try {
+        const devices = await api.get("modbus/devices");
+        const buses = devices.buses || [];
+        ui.fill(busField.input, 
+          ...buses.map((b) => el("option", { value: b.transport }, `${b.transport} (${(b.devices || []).length} device${(b.devices || []).length === 1 ? "" : "s"})`)),
+          el("option", { value: "__other" }, "Other bus…"));
+        if (!buses.length) {
+          busField.input.value = "__other";
+          otherBus.wrap.hidden = false;
+        }
+        const rows = buses.flatMap((b) => (b.devices || []).map((d) => ({ ...d, transport: b.transport })));
+        ui.fill(devicesBox, ui.table([
+          { label: "Device", key: "id" },
+          { label: "Model", key: "model" },
+          { label: "Bus", render: (d) => el("span", { class: "mono small" }, d.transport) },
+          { label: "Unit", key: "unit", num: true },
+          { label: "State", render: (d) => ui.pill(d.state || "—", d.state === "ok" ? "ok" : d.state === "offline" ? "bad" : "warn") },
+          { label: "Last error", render: (d) => d.last_error || "—" },
+        ], rows, { emptyText: "No Modbus devices configured." }));
+      } catch (err) {
+        ui.fill(devicesBox, el("p", { class: "notice notice-bad" }, ui.errorText(err)));
+        ui.fill(busField.input, el("option", { value: "__other" }, "Other bus…"));
+        otherBus.wrap.hidden = false;
+      }
+    };
+    const loadModels = async () => {
+      try {
+        const models = itemsOf(await api.get("modbus/models"), "models");
+        const group = (kind, label) => el("optgroup", { label },
+          models.filter((m) => m.kind === kind).map((m) => el("option", { value: m.name }, `${m.vendor} ${m.model} (${m.name})`)));
+        ui.fill(modelField.input, group("meter", "Meters"), group("charger", "Chargers"));
+        modelField.input.value = models.some((m) => m.name === "eastron_sdm630") ? "eastron_sdm630" : (models[0]?.name || "");
+      } catch (err) {
+        ui.fill(modelField.input, el("option", { value: "" }, "device library unavailable"));
+        toast(`Device library: ${ui.errorText(err)}`, "warn");
+      }
+    };
+    loadModbus();
+    loadModels();
+
+    scanButton.addEventListener("click", async () => {
+      const first = Number(firstField.input.value);
+      const last = Number(lastField.input.value);
+      if (!transport()) return toast("Choose a bus first.", "warn");
+      if (!(first >= 1 && last <= 247 && first <= last)) return toast("Unit ids go from 1 to 247, first ≤ last.", "warn");
+      const ok = await confirmAction("Scan bus", `Ask unit ids ${first}–${last} on ${transport()} who is there? `
+        + "Polling of configured meters on this bus slows down while the scan runs.", { confirm: "Scan" });
+      if (!ok) return undefined;
+      const job = await ui.busy(scanButton, () => api.post("modbus/scan", { transport: transport(), first, last }), { success: () => null });
+      if (!job) return undefined;
+      scanButton.disabled = true;
+      const progress = el("progress", { max: job.total, value: job.done, "aria-label": "Scan progress" });
+      const status = el("p", { class: "hint", role: "status" });
+      const found = el("ul", { class: "found" });
+      ui.fill(scanBox, progress, status, found);
+      const poll = async () => {
+        let state;
+        try {
+          state = await api.get(`modbus/scan/${encodeURIComponent(job.id)}`);
+        } catch (err) {
+          status.textContent = `Lost track of the scan: ${ui.errorText(err)}`;
+          scanButton.disabled = !tech;
+          return;
+        }
+        progress.value = state.done;
+        status.textContent = `${state.done} of ${state.total} unit ids asked · ${state.found.length} answered`
+          + (state.state === "running" ? "…" : ` · ${state.state}${state.error ? `: ${state.error}` : ""}`);
+        ui.fill(found, ...state.found.map((f) => el("li", null,
+          el("button", { type: "button", class: "btn btn-small", "data-testid": `use-unit-${f.unit}`,
+            onclick: () => { unitField.input.value = String(f.unit); unitField.input.focus(); } }, `Use unit ${f.unit}`),
+          el("span", { class: "muted small" }, ` ${f.reply}`))));
+        if (state.state === "running") {
+          const t = setTimeout(poll, SCAN_POLL_MS);
+          timers.add(t);
+        } else {
+          scanButton.disabled = !tech;
+          toast(`Scan ${state.state}: ${state.found.length} device${state.found.length === 1 ? "" : "s"} answered.`,
+            state.state === "done" ? "ok" : "warn");
+        }
+      };
+      poll();
+      return undefined;
+    });
+
+    readButton.addEventListener("click", async () => {
+      const unit = unitValue();
+      if (!transport()) return toast("Choose a bus first.", "warn");
+      if (!(unit >= 1 && unit <= 247)) return toast("The unit id must be 1–247.", "warn");
+      if (!modelField.input.value) return toast("Choose a device model.", "warn");
+      const body = { transport: transport(), unit, model: modelField.input.value };
+      const result = await ui.busy(readButton, () => api.post("modbus/test-read", body, { timeoutMs: 60000 }), {
+        success: () => null,
+      });
+      if (!result) return undefined;
+      toast(result.ok ? "Test read: all values plausible." : "Test read finished with problems; see the hints.", result.ok ? "ok" : "warn");
+      const values = Object.entries(result.values || {}).map(([name, v]) => ({ name, ...v }));
+      const toml = meterToml(body);
+      const copy = el("button", { type: "button", class: "btn btn-small" }, "Copy");
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(toml);
+          toast("Copied.", "ok");
+        } catch {
+          toast("Copying is not allowed here; select the text instead.", "warn");
+        }
+      });
+      ui.fill(readBox, 
+        el("div", { class: "read-head" }, ui.pill(result.ok ? "plausible" : "check hints", result.ok ? "ok" : "warn", { "data-testid": "read-verdict" }),
+          el("span", { class: "muted small" }, `${result.model} · unit ${result.unit} · ${result.requests} request${result.requests === 1 ? "" : "s"}`)),
+        (result.hints || []).length ? el("ul", { class: "hints" }, result.hints.map((h) => el("li", { class: "notice notice-warn" }, h))) : null,
+        (result.errors || []).length ? el("ul", { class: "hints" }, result.errors.map((e) => el("li", { class: "notice notice-bad" }, e))) : null,
+        ui.table([
+          { label: "Value", render: (v) => el("span", { class: "mono" }, v.name) },
+          { label: "Reading", num: true, render: (v) => (typeof v.value === "number" ? `${fmt.num(v.value, Math.abs(v.value) < 100 ? 2 : 1)} ${v.unit || ""}` : "—") },
+          { label: "Raw", render: (v) => el("span", { class: "mono small" }, (v.raw || []).join(" ")) },
+          { label: "Check", render: (v) => (v.problem ? el("span", { class: "bad-text" }, v.problem, v.hint ? el("span", { class: "hint" }, ` — ${v.hint}`) : null) : ui.pill("ok", "ok")) },
+        ], values, { rowAttrs: (v) => ({ "data-value": v.name, class: v.problem ? "row-bad" : null }), emptyText: "No values read." }),
+        el("div", { class: "save-box" },
+          el("h3", null, "Save this device"),
+          el("p", null, "siteedge cannot add a Modbus device from the web UI yet. Add this block to the configuration ",
+            can("admin") ? el("a", { href: "#/system" }, "(System page)") : "(ask an admin)",
+            ", set its id and role, and restart siteedge:"),
+          el("pre", { class: "json", "data-testid": "meter-toml" }, toml), copy));
+      return undefined;
+    });
+
+    return () => {
+      for (const t of timers) {
+        clearTimeout(t);
+        clearInterval(t);
+      }
+    };
+  },
+};
