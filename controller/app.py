@@ -50,6 +50,7 @@ from controller.ocpp.commands import CommandService
 from controller.ocpp.context import OcppContext
 from controller.ocpp.local_lists import LocalListManager, LocalListSettings
 from controller.ocpp.server import OcppServer
+from controller.store.accounts import SqliteAccountStore
 from controller.store.documents import TinyDocumentStore
 from controller.store.journal import SqliteJournal
 from controller.store.msglog import SqliteMessageLog
@@ -67,6 +68,8 @@ from drivers.library import available as device_models
 from drivers.library import load_device, models_of
 from drivers.service import ModbusService
 from local_api import LiveHub, LocalApiServer, create_app
+from local_api.auth import Security
+from local_api.tls import ensure_certificate
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +236,9 @@ class SiteController:
         # One bus (and scheduler) per distinct transport: meters sharing an RS-485 line share it.
         self.modbus = ModbusService(config.meters, self.clock, self.bus.publish, config.modbus_chargers)
         self._api: LocalApiServer | None = None
+        # Web UI accounts, API tokens, sessions and the audit log.
+        self.accounts = SqliteAccountStore(data_dir / "accounts.sqlite3")
+        self.security = Security(self.accounts, self.clock, setup_code_file=data_dir / "setup-code.txt")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire()
         self.registry.announce()  # approved chargers not in the config get their EVSEs adopted
@@ -372,7 +378,9 @@ class SiteController:
             authorizations=self.authorizer,
             power=self.site,
             device_models=_library(),
+            security=self.security,
         )
+        tls = await asyncio.to_thread(self._api_certificate)
         cfg = uvicorn.Config(
             app,
             host=self.config.api.host,
@@ -381,6 +389,8 @@ class SiteController:
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=3,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
         self._api = LocalApiServer(cfg, self.hub)
         self._spawn(self._api.serve(), "web-api")
@@ -388,15 +398,39 @@ class SiteController:
             if not self._tasks:
                 raise RuntimeError("web API failed to start (port in use?)")
             await asyncio.sleep(0.01)
+        web = f"{self.api_scheme}://{self.config.api.host}:{self.api_port}"
         log.info(
-            "siteedge %s up: OCPP ws://%s:%d/ocpp/{id}, web http://%s:%d/, uplink %s",
+            "siteedge %s up: OCPP ws://%s:%d/ocpp/{id}, web %s/, uplink %s",
             __version__,
             self.config.ocpp.host,
             self.ocpp_port,
-            self.config.api.host,
-            self.api_port,
+            web,
             self.config.mqtt.url,
         )
+        code = await asyncio.to_thread(self.security.prepare_setup)
+        if code is not None:
+            log.warning("web UI setup code: %s (create the admin account at %s/#/setup)", code, web)
+
+    @property
+    def api_scheme(self) -> str:
+        """"https" when [api] tls is on, else "http"."""
+        return "https" if self.config.api.tls else "http"
+
+    def _api_certificate(self) -> tuple[str, str] | None:
+        """The web UI's (cert, key) files, made self-signed in {data_dir}/tls at first start; None: no TLS."""
+        api = self.config.api
+        if not api.tls:
+            return None
+        if api.cert is not None and api.key is not None:
+            for path in (api.cert, api.key):
+                if not Path(path).is_file():
+                    raise RuntimeError(f"[api] cert/key: {path} does not exist")
+            return api.cert, api.key
+        tls_dir = Path(self.config.site.data_dir) / "tls"
+        cert, key = tls_dir / "api.crt", tls_dir / "api.key"
+        if ensure_certificate(cert, key, [api.host]):
+            log.info("web UI: made a self-signed certificate %s (replace it with your own if you like)", cert)
+        return str(cert), str(key)
 
     async def stop(self) -> None:
         """Stop accepting, close chargers, flush the outbox to disk, say offline; idempotent."""
@@ -417,6 +451,7 @@ class SiteController:
         await asyncio.to_thread(self.session_store.close)
         await asyncio.to_thread(self.message_log.close)
         await asyncio.to_thread(self.registry_docs.close)
+        await asyncio.to_thread(self.accounts.close)
         log.info("siteedge stopped; %d message(s) kept for the next start", self.outbox_backlog_hint)
 
     @property

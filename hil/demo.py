@@ -19,6 +19,9 @@ from typing import Any
 
 import httpx
 
+from controller.core.access import Role
+from controller.core.clock import SystemClock
+from controller.store.accounts import SqliteAccountStore
 from hil.broker import Broker, BrokerError, free_port
 from hil.sim.backend import BackendSimulator
 from hil.sim.chargepoint import BaseChargePointSimulator, ChargePointSimulator, ChargePointSimulator201
@@ -26,6 +29,7 @@ from hil.sim.meter import DeviceSimulator, MeterSimulator
 from hil.sim.physics import EvModel, SimClock, SiteModel
 from hil.sim.rtu import RtuBus
 from hil.siteconfig import SimCharger, SimMeter, SimModbusCharger, SiteSpec, render
+from local_api.auth import Security
 
 # Three charge points, mixed protocol versions, five EVSEs: a small depot.
 CHARGERS = (
@@ -45,6 +49,8 @@ RTU_BAUD = 19200
 # CP-3 is an Alfen NG9xx: besides OCPP, siteedge sets its current limit over Modbus TCP.
 MODBUS_CHARGER = SimModbusCharger("CP-3-alfen", "alfen_ng9xx", "", 1, evse_uid="CP-3-1", failsafe_current=6.0)
 DEMO_SETPOINT_A = 16.0
+# A fixed, printed login so a person can try the web UI at once; only ever for this simulated site.
+DEMO_USER, DEMO_PASSWORD = "admin", "siteedge-demo"
 
 
 @dataclass(slots=True)
@@ -134,9 +140,21 @@ def _spec(
     return spec
 
 
-async def _set_modbus_charger(url: str) -> str:
+async def _provision_accounts(data_dir: Path) -> str:
+    """Create the demo admin (a person logs in with it) and a technician API token for the demo's calls."""
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    store = await asyncio.to_thread(SqliteAccountStore, data_dir / "accounts.sqlite3")
+    try:
+        security = Security(store, SystemClock())
+        await security.add_user(DEMO_USER, DEMO_PASSWORD, Role.ADMIN)
+        return security.issue_token("demo", Role.TECHNICIAN)["token"]
+    finally:
+        store.close()
+
+
+async def _set_modbus_charger(url: str, token: str) -> str:
     """Set the Modbus charger's current once, as load management would; what the API answered."""
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(headers={"authorization": f"Bearer {token}"}, trust_env=False) as http:
         for _ in range(50):  # its first poll may still be under way
             r = await http.post(
                 f"{url}/api/v1/modbus/chargers/{MODBUS_CHARGER.id}/current",
@@ -187,7 +205,7 @@ async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, log: Path) -
                 tail = (await asyncio.to_thread(log.read_text))[-2000:]
                 raise RuntimeError(f"siteedge exited with {proc.returncode}; see {log}:\n{tail}")
             with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"{url}/api/v1/health", timeout=0.5)).status_code == 200:
+                if (await http.get(f"{url}/api/v1/auth/state", timeout=0.5)).status_code == 200:
                     return
             await asyncio.sleep(0.1)
     raise RuntimeError(f"siteedge did not come up; see {log}")
@@ -218,6 +236,7 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
         spec = _spec(demo, demo.broker, demo.meters, free_port())
         cfg = workdir / "site.toml"
         await asyncio.to_thread(cfg.write_text, render(spec))
+        token = await _provision_accounts(Path(spec.data_dir))
         root = "siteedge/v1/NL/SED/DEMO01"
         demo.backend = BackendSimulator(demo.broker.url, root, out=workdir / "backend.jsonl").start()
 
@@ -237,7 +256,7 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
         await _wait_healthy(ui, demo.controller, log)
         _roaming(demo.backend)
         # Before the charge points start: a Ctrl-C right after start-up then meets them as before.
-        applied = await _set_modbus_charger(ui)
+        applied = await _set_modbus_charger(ui, token)
 
         csms = f"ws://127.0.0.1:{spec.ocpp_port}/ocpp"
         demo.chargers = []
@@ -272,6 +291,8 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
         _say(f"backend simulator records to {workdir / 'backend.jsonl'}")
         _say(f"time runs {speed:g}x faster in the simulated cars")
         _say(f"web UI: {ui}/")
+        _say(f"web UI login: user {DEMO_USER}, password {DEMO_PASSWORD}")
+        _say("  (a demo account with a published password: a real site starts with a one-time setup code)")
         _say("press Ctrl-C to stop" if duration is None else f"stopping after {duration:g} s")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)

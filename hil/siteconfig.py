@@ -57,6 +57,7 @@ class SiteSpec:
     mqtt_url: str
     ocpp_port: int = 0
     api_port: int = 0
+    api_tls: bool = False  # HTTPS with a self-signed certificate made at first start
     chargers: list[SimCharger] = field(default_factory=list)
     meters: list[SimMeter] = field(default_factory=list)
     modbus_chargers: list[SimModbusCharger] = field(default_factory=list)
@@ -101,6 +102,7 @@ def render(spec: SiteSpec) -> str:
         "[api]",
         'host = "127.0.0.1"',
         f"port = {spec.api_port}",
+        f"tls = {'true' if spec.api_tls else 'false'}",
         "",
         "[mqtt]",
         f"url = {_q(spec.mqtt_url)}",

@@ -22,6 +22,9 @@ from controller.core.ports import (
     TransactionJournal,
 )
 from controller.core.sessions import SessionQueries
+from local_api.auth import AccessControl, Security, auth_router
+from local_api.errors import install as install_error_handlers
+from local_api.errors import problem
 from local_api.live import LiveHub, LiveHubFull
 from local_api.metrics import render as render_metrics
 from local_api.ports import AuthorizationView, SiteView
@@ -91,6 +94,7 @@ def create_app(
     hub: LiveHub,
     version: str,
     *,
+    security: Security,
     commands: ChargerCommands | None = None,
     transactions: TransactionJournal | None = None,
     modbus: ModbusControl | None = None,
@@ -111,6 +115,8 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
+    install_error_handlers(app)
+    app.include_router(auth_router(security))
 
     def snapshot() -> dict[str, Any]:
         return {**_finite(view.health()), "version": version}
@@ -135,7 +141,7 @@ def create_app(
         try:
             events = hub.stream(snapshot)
         except LiveHubFull as exc:
-            return PlainTextResponse(str(exc), status_code=503, headers={"retry-after": "10"})
+            return problem(503, str(exc), "unavailable", headers={"retry-after": "10"})
         return StreamingResponse(
             events,
             media_type="text/event-stream",
@@ -161,5 +167,7 @@ def create_app(
     if power is not None or device_models is not None:
         app.include_router(site_router(power, device_models))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Added first, so it runs inside _Headers: refusals get the security headers too.
+    app.add_middleware(AccessControl, security=security)
     app.add_middleware(_Headers)
     return app

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from controller.core.ports import ChargerAdmin, MessageLog
-
-MAX_MESSAGES = 1000
+from local_api.errors import problem
+from local_api.pagination import Page, page_from_top
 
 
 def chargers_router(admin: ChargerAdmin | None, messages: MessageLog | None) -> APIRouter:
@@ -34,26 +34,24 @@ def chargers_router(admin: ChargerAdmin | None, messages: MessageLog | None) -> 
         async def approve(charger_id: str) -> Response:
             """Approve a charger: its next BootNotification is Accepted."""
             if not reg.approve(charger_id):
-                return JSONResponse({"detail": f"charger {charger_id!r} never booted here"}, status_code=404)
+                return problem(404, f"charger {charger_id!r} never booted here")
             return JSONResponse({"id": charger_id, "registration": "approved"})
 
         @router.post("/{charger_id}/reject")
         async def reject(charger_id: str) -> Response:
             """Reject a charger: its next BootNotification is Rejected (configured ones cannot be)."""
             if not reg.reject(charger_id):
-                return JSONResponse(
-                    {"detail": f"charger {charger_id!r} is unknown or configured"}, status_code=404
-                )
+                return problem(404, f"charger {charger_id!r} is unknown or configured")
             return JSONResponse({"id": charger_id, "registration": "rejected"})
 
     if messages is not None:
         log = messages
 
         @router.get("/{charger_id}/messages")
-        async def charger_messages(charger_id: str, limit: int = 100, action: str | None = None) -> Response:
-            """The charger's newest OCPP frames first (secrets redacted), optionally of one action."""
-            limit = max(1, min(limit, MAX_MESSAGES))
-            frames = await asyncio.to_thread(log.recent, charger_id, limit, action or None)
-            return JSONResponse([f.as_json() for f in frames], headers={"cache-control": "no-store"})
+        async def charger_messages(charger_id: str, page: Page, action: str | None = None) -> Response:
+            """The charger's newest OCPP frames first (secrets redacted), optionally of one action; paged."""
+            frames = await asyncio.to_thread(log.recent, charger_id, page.through, action or None)
+            body = page_from_top([f.as_json() for f in frames], page)
+            return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return router

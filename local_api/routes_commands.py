@@ -11,6 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from controller.core.ports import ChargerCommands, CommandResult, TransactionJournal
+from local_api.errors import code_for, problem
+from local_api.pagination import Page, page_from_top
 
 # The caller's error, not the charger's: answered with an HTTP error status as well.
 _HTTP_STATUS = {"InvalidParams": 422, "UnknownCommand": 404, "UnknownEvse": 404, "UnknownTransaction": 404}
@@ -18,11 +20,15 @@ MAX_TIMEOUT_S = 120.0
 
 
 def _reply(result: CommandResult) -> Response:
-    return JSONResponse(result.as_json(), status_code=_HTTP_STATUS.get(result.error or "", 200))
+    status = _HTTP_STATUS.get(result.error or "", 200)
+    body = result.as_json()
+    if status >= 400:  # the common error shape, plus the result for the details
+        body = {**body, "detail": result.detail or f"{result.error}", "code": code_for(status)}
+    return JSONResponse(body, status_code=status)
 
 
 def _problem(status: int, detail: str) -> Response:
-    return JSONResponse({"detail": detail}, status_code=status)
+    return problem(status, detail)
 
 
 async def _body(request: Request) -> dict[str, Any] | None:
@@ -90,18 +96,18 @@ def commands_router(commands: ChargerCommands | None, journal: TransactionJourna
         tx = journal
 
         @router.get("/api/v1/chargers/{charger_id}/transactions")
-        async def charger_transactions(charger_id: str, limit: int = 50) -> Response:
-            """The charger's transactions, newest first."""
-            records = await asyncio.to_thread(tx.transactions, charger_id, max(1, min(limit, 1000)))
-            return JSONResponse({"charger_id": charger_id, "transactions": [r.as_json() for r in records]})
+        async def charger_transactions(charger_id: str, page: Page) -> Response:
+            """The charger's transactions, newest first; paged."""
+            records = await asyncio.to_thread(tx.transactions, charger_id, page.through)
+            return JSONResponse(page_from_top([r.as_json() for r in records], page))
 
         @router.get("/api/v1/transactions")
-        async def all_transactions(limit: int = 50, active: bool = False) -> Response:
-            """Every charger's transactions, newest first (only running ones with active=true)."""
+        async def all_transactions(page: Page, active: bool = False) -> Response:
+            """Every charger's transactions, newest first (only running ones with active=true); paged."""
             if active:
                 records = await asyncio.to_thread(tx.open_transactions)
             else:
-                records = await asyncio.to_thread(tx.transactions, None, max(1, min(limit, 1000)))
-            return JSONResponse({"transactions": [r.as_json() for r in records]})
+                records = await asyncio.to_thread(tx.transactions, None, page.through)
+            return JSONResponse(page_from_top([r.as_json() for r in records], page))
 
     return router

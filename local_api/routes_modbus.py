@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from controller.core.ports import ModbusBusy, ModbusChargers, ModbusControl
+from local_api.errors import problem
 
 
 class ScanRequest(BaseModel):
@@ -53,7 +54,7 @@ def _finite(value: Any) -> Any:
 
 
 def _problem(status: int, detail: str) -> Response:
-    return _json({"detail": detail}, status)
+    return problem(status, detail)
 
 
 def modbus_router(control: ModbusControl, chargers: ModbusChargers | None = None) -> APIRouter:
@@ -116,4 +117,7 @@ def _charger_routes(router: APIRouter, chargers: ModbusChargers) -> None:
         except ValueError as exc:
             return _problem(400, str(exc))
         entry = next((c for c in chargers.chargers() if c.get("id") == charger_id), {})
-        return _json({"ok": ok, "requested_a": req.amps, "charger": entry}, 200 if ok else 502)
+        body: dict[str, Any] = {"ok": ok, "requested_a": req.amps, "charger": entry}
+        if not ok:  # the common error shape, with the charger's state for the details
+            body.update(detail=f"charger {charger_id!r} did not take the current limit", code="upstream")
+        return _json(body, 200 if ok else 502)

@@ -72,6 +72,9 @@ class ApiSettings:
 
     host: str
     port: int
+    tls: bool = True  # HTTPS; without cert/key a self-signed pair is made in {data_dir}/tls
+    cert: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +312,9 @@ _OCPP: dict[str, _Field] = {
 _API: dict[str, _Field] = {
     "host": _Field(str, "0.0.0.0"),
     "port": _Field(int, 8080, _PORT),
+    "tls": _Field(bool, True),
+    "cert": _Field(str, None),
+    "key": _Field(str, None),
 }
 _MQTT: dict[str, _Field] = {
     "url": _Field(str, check=_pattern(r"mqtts?://[^/:]+(:[0-9]{1,5})?/?", "mqtt://host:port")),
@@ -601,6 +607,10 @@ def validate(doc: Mapping[str, Any]) -> Config:
     if (ocpp.get("tls_cert") is None) != (ocpp.get("tls_key") is None):
         problems.append(Problem("ocpp.tls_cert", "tls_cert and tls_key go together"))
     api = _section(doc.get("api", {}), _API, "api", problems)
+    if (api.get("cert") is None) != (api.get("key") is None):
+        problems.append(Problem("api.cert", "cert and key go together"))
+    if api.get("cert") is not None and api.get("tls") is False:
+        problems.append(Problem("api.cert", "a certificate is set but api.tls is false"))
     logging = _section(doc.get("logging", {}), _LOGGING, "logging", problems)
     auth = _section(doc.get("auth", {}), _AUTH, "auth", problems)
     partners = _partners(auth.get("local_list_partners", []), problems)

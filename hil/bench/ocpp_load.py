@@ -617,12 +617,12 @@ async def _wait_health(proc: subprocess.Popen[bytes], api_port: int, log: Path) 
             if proc.poll() is not None:
                 raise RuntimeError(f"siteedge exited with {proc.returncode}:\n{_tail(log)}")
             try:
-                if (await http.get(f"http://{HOST}:{api_port}/api/v1/health")).status_code == 200:
+                if (await http.get(f"http://{HOST}:{api_port}/api/v1/auth/state")).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError("siteedge /api/v1/health did not answer 200 within 60 s")
+    raise RuntimeError("siteedge /api/v1/auth/state did not answer 200 within 60 s")
 
 
 def _tail(log: Path) -> str:

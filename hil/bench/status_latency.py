@@ -146,7 +146,7 @@ async def bench(changes: int, backlog: int) -> dict[str, Any]:
                 for _ in range(200):
                     try:
                         if (
-                            await http.get(f"http://127.0.0.1:{spec.api_port}/api/v1/health")
+                            await http.get(f"http://127.0.0.1:{spec.api_port}/api/v1/auth/state")
                         ).status_code == 200:
                             break
                     except httpx.HTTPError:

@@ -122,7 +122,7 @@ async def bench(tokens: int, chunk: int) -> dict[str, Any]:
                 for _ in range(200):
                     with contextlib.suppress(httpx.HTTPError):
                         if (
-                            await http.get(f"http://127.0.0.1:{spec.api_port}/api/v1/health")
+                            await http.get(f"http://127.0.0.1:{spec.api_port}/api/v1/auth/state")
                         ).status_code == 200:
                             break
                     await asyncio.sleep(0.05)

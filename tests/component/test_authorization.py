@@ -6,7 +6,6 @@ import asyncio
 import tomllib
 from typing import Any
 
-import httpx
 import pytest
 
 from controller.app import SiteController
@@ -15,6 +14,7 @@ from controller.core.tokens import Outcome
 from hil.broker import Broker
 from hil.sim.backend import BackendSimulator
 from hil.siteconfig import SiteSpec, render
+from tests.api import api_client
 
 ROOT = "siteedge/v1/NL/SED/DEMO01"
 
@@ -81,8 +81,8 @@ async def test_online_the_emsp_decides_and_its_silence_falls_back_by_whitelist(s
     assert (await outcome(ctl, "NEVER-SILENT"))[0] is Outcome.REJECT
     asked = {m.payload["data"]["token_uid"] for m in backend.messages("auth/requests")}
     assert asked == {"OFFLINE-OK", "NEVER-OK", "STRANGER", "OFFLINE-SILENT", "NEVER-SILENT"}  # not ALWAYS
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
-        latest = (await http.get("/api/v1/authorizations", params={"limit": 2})).json()["decisions"]
+    async with api_client(ctl) as http:
+        latest = (await http.get("/api/v1/authorizations", params={"limit": 2})).json()["items"]
         card = (await http.get("/api/v1/tokens/never-ok")).json()
     assert [d["uid"] for d in latest] == ["NEVER-SILENT", "OFFLINE-SILENT"]  # newest first
     assert card["known"] and card["decision"] == "ASK" and card["if_emsp_silent"]["decision"] == "REJECT"

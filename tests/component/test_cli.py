@@ -79,13 +79,14 @@ def daemon(tmp_path: Path, broker: Broker) -> Iterator[tuple[subprocess.Popen[st
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{spec.api_port}/api/v1/health", timeout=0.5).status_code == 200:
+            state = httpx.get(f"http://127.0.0.1:{spec.api_port}/api/v1/auth/state", timeout=0.5)
+            if state.status_code == 200:
                 break
         except httpx.HTTPError:
             time.sleep(0.1)
     else:
         proc.kill()
-        pytest.fail(f"siteedge run did not serve /api/v1/health: {proc.communicate()[0]}")
+        pytest.fail(f"siteedge run did not serve /api/v1/auth/state: {proc.communicate()[0]}")
     yield proc, spec
     if proc.poll() is None:
         proc.kill()

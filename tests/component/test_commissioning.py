@@ -7,12 +7,11 @@ import json
 import tomllib
 from pathlib import Path
 
-import httpx
-
 from controller.app import SiteController
 from controller.core.config import validate
 from hil.sim.chargepoint import ChargePointSimulator, ChargePointSimulator201
 from hil.siteconfig import SiteSpec, render
+from tests.api import api_client
 
 
 async def test_unknown_charger_waits_is_approved_and_its_evses_are_adopted(
@@ -20,7 +19,7 @@ async def test_unknown_charger_waits_is_approved_and_its_evses_are_adopted(
 ) -> None:
     ctl: SiteController = await start_controller(site_spec)  # type: ignore[operator]
     url = f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp"
-    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}")
+    api = api_client(ctl)
     async with api, ChargePointSimulator201("NEWBIE", url, connectors=2, serial="SN-42") as cp:
         assert await cp.boot() == "Pending"
         (waiting,) = (await api.get("/api/v1/chargers/pending")).json()
@@ -63,7 +62,7 @@ async def test_approval_survives_a_restart_and_reject_refuses_the_next_boot(site
             assert await cp.boot() == "Accepted"
             await cp.status(1, "Available")
             assert again.site.evses["NEWBIE-1"].status.value == "AVAILABLE"
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{again.api_port}") as api:
+            async with api_client(again) as api:
                 assert (await api.post("/api/v1/chargers/NEWBIE/reject")).status_code == 200
                 assert (await api.post("/api/v1/chargers/CP-1/reject")).status_code == 404
             assert await cp.boot() == "Rejected"

@@ -42,19 +42,25 @@ def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None
         start_new_session=True,
     )
     assert proc.stdout is not None
-    url = None
+    url = login = None
     lines: list[str] = []
     deadline = time.monotonic() + 30
-    while url is None and time.monotonic() < deadline:
+    while login is None and time.monotonic() < deadline:
         line = proc.stdout.readline()
         lines.append(line)
         if "web UI: " in line:
             url = line.split("web UI: ", 1)[1].strip()
-    assert url is not None, "".join(lines)
+        if "web UI login: " in line:  # "user admin, password siteedge-demo"
+            user, password = line.split("web UI login: ", 1)[1].strip().split(", ")
+            login = {"username": user.removeprefix("user "), "password": password.removeprefix("password ")}
+    assert url is not None and login is not None, "".join(lines)
     # While it runs: every charger connected and every meter reading, as a technician would see.
+    http = httpx.Client(base_url=url, timeout=2, trust_env=False)
+    assert http.get("api/v1/health").status_code == 401  # nothing without logging in
+    assert http.post("api/v1/auth/login", json=login).status_code == 200  # the printed login works
     health: dict = {}
     for _ in range(100):
-        health = httpx.get(f"{url}api/v1/health", timeout=2).json()
+        health = http.get("api/v1/health").json()
         evses = [e for c in health["chargers"] for e in c["evses"]]
         if (
             all(c["connected"] for c in health["chargers"])
@@ -70,6 +76,7 @@ def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None
     evse_power = sum(m["values"]["power"] for m in health["meters"] if m["role"].startswith("evse:"))
     assert grid["values"]["power"] >= evse_power  # grid = base load + every EVSE
 
+    http.close()
     rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, "".join(lines) + rest
     summary = json.loads((workdir / "backend-summary.json").read_text())

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +21,8 @@ import uvicorn
 
 from local_api import LiveHub, LocalApiServer, SiteView, create_app
 from local_api.app import STATIC_DIR
+from local_api.auth import Security
+from tests.api import bearer, make_security
 
 VERSION = "9.8.7-test"
 
@@ -88,10 +93,12 @@ class Running:
     task: asyncio.Task[None]
     hub: LiveHub
     view: FakeView = field(repr=False)
+    security: Security = field(repr=False)
+    headers: dict[str, str] = field(repr=False)  # a viewer's API token
 
 
 @asynccontextmanager
-async def serve(hub: LiveHub | None = None) -> AsyncIterator[Running]:
+async def serve(hub: LiveHub | None = None, security: Security | None = None) -> AsyncIterator[Running]:
     """Run create_app under LocalApiServer on a free 127.0.0.1 port for the block's duration."""
     hub = hub or LiveHub()
     view = FakeView()
@@ -99,7 +106,10 @@ async def serve(hub: LiveHub | None = None) -> AsyncIterator[Running]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # the OS picks a free port; no race between probe and bind
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(view, hub, VERSION), log_level="warning", lifespan="off")
+    data = tempfile.TemporaryDirectory(prefix="siteedge-api-")
+    security = security or make_security(Path(data.name))
+    app = create_app(view, hub, VERSION, security=security)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
     server = LocalApiServer(config, hub)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn-test")
     try:
@@ -108,17 +118,20 @@ async def serve(hub: LiveHub | None = None) -> AsyncIterator[Running]:
                 if task.done():
                     task.result()  # surfaces the startup error
                 await asyncio.sleep(0.01)
-        yield Running(f"http://127.0.0.1:{port}", server, task, hub, view)
+        viewer = bearer(security, "viewer")
+        yield Running(f"http://127.0.0.1:{port}", server, task, hub, view, security, viewer)
     finally:
         if not task.done():
             server.should_exit = True
             await asyncio.wait_for(task, 10)
         sock.close()
+        data.cleanup()
 
 
-def client(base_url: str) -> httpx.AsyncClient:
+def client(run: Running) -> httpx.AsyncClient:
+    """A client of the running app with a viewer's API token."""
     # trust_env=False: a proxy from the environment must never see the loopback traffic.
-    return httpx.AsyncClient(base_url=base_url, timeout=10, trust_env=False)
+    return httpx.AsyncClient(base_url=run.base_url, timeout=10, trust_env=False, headers=run.headers)
 
 
 @dataclass
@@ -175,7 +188,7 @@ async def next_health(blocks: AsyncIterator[Sse]) -> dict[str, Any]:
 
 
 async def test_health_returns_view_plus_version() -> None:
-    async with serve() as run, client(run.base_url) as http:
+    async with serve() as run, client(run) as http:
         response = await http.get("/api/v1/health")
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
@@ -190,7 +203,7 @@ async def test_health_returns_view_plus_version() -> None:
 async def test_non_finite_meter_values_become_null_not_broken_json() -> None:
     async with (
         serve() as run,
-        client(run.base_url) as http,
+        client(run) as http,
         http.stream("GET", "/api/v1/live") as response,
     ):
         blocks = sse_blocks(response)
@@ -210,7 +223,7 @@ async def test_non_finite_meter_values_become_null_not_broken_json() -> None:
 async def test_live_sends_snapshot_then_update_after_notify() -> None:
     async with (
         serve() as run,
-        client(run.base_url) as http,
+        client(run) as http,
         http.stream("GET", "/api/v1/live") as response,
     ):
         assert response.status_code == 200
@@ -235,7 +248,7 @@ async def test_live_coalesces_a_burst_and_ends_on_the_latest_state() -> None:
     hub = LiveHub(min_interval=0.3)
     async with (
         serve(hub) as run,
-        client(run.base_url) as http,
+        client(run) as http,
         http.stream("GET", "/api/v1/live") as response,
     ):
         blocks = sse_blocks(response)
@@ -260,7 +273,7 @@ async def test_live_coalesces_a_burst_and_ends_on_the_latest_state() -> None:
 async def test_live_sends_keepalive_comments_when_idle() -> None:
     async with (
         serve(LiveHub(keepalive=0.2)) as run,
-        client(run.base_url) as http,
+        client(run) as http,
         http.stream("GET", "/api/v1/live") as response,
     ):
         blocks = sse_blocks(response)
@@ -270,7 +283,7 @@ async def test_live_sends_keepalive_comments_when_idle() -> None:
 
 
 async def test_client_disconnect_ends_the_stream_and_unsubscribes() -> None:
-    async with serve() as run, client(run.base_url) as http:
+    async with serve() as run, client(run) as http:
         async with http.stream("GET", "/api/v1/live") as response:
             await next_health(sse_blocks(response))
             assert run.hub.subscribers == 1
@@ -284,7 +297,7 @@ async def test_client_disconnect_ends_the_stream_and_unsubscribes() -> None:
 async def test_too_many_streams_get_503() -> None:
     async with (
         serve(LiveHub(max_subscribers=1)) as run,
-        client(run.base_url) as http,
+        client(run) as http,
         http.stream("GET", "/api/v1/live") as first,
     ):
         await next_health(sse_blocks(first))
@@ -294,35 +307,39 @@ async def test_too_many_streams_get_503() -> None:
         assert (await http.get("/api/v1/health")).status_code == 200
 
 
-async def test_page_and_assets_are_served_from_the_box() -> None:
-    async with serve() as run, client(run.base_url) as http:
-        page = await http.get("/")
-        assert page.status_code == 200
-        assert page.headers["content-type"].startswith("text/html")
-        for ref in ("/static/app.js", "/static/style.css", 'id="uplink"', 'id="live"'):
-            assert ref in page.text
+async def test_page_and_assets_are_served_from_the_box_without_login() -> None:
+    async with serve() as run, client(run) as http:
+        anonymous = httpx.AsyncClient(base_url=run.base_url, timeout=10, trust_env=False)
+        async with anonymous:
+            page = await anonymous.get("/")
+            assert page.status_code == 200
+            assert page.headers["content-type"].startswith("text/html")
+            # Every script and style the shell loads comes from the box, before anyone logs in.
+            refs = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+            assert any(r.endswith(".js") for r in refs) and any(r.endswith(".css") for r in refs), refs
+            for ref in refs:
+                asset = await anonymous.get(ref)
+                assert asset.status_code == 200, ref
+                kind = "javascript" if ref.endswith(".js") else "text/css" if ref.endswith(".css") else ""
+                assert kind in asset.headers["content-type"], (ref, asset.headers["content-type"])
+                assert asset.headers["cache-control"] == "no-cache"
 
-        js = await http.get("/static/app.js")
-        assert js.status_code == 200
-        assert "javascript" in js.headers["content-type"]
-        assert "EventSource" in js.text
-        css = await http.get("/static/style.css")
-        assert css.status_code == 200
-        assert css.headers["content-type"].startswith("text/css")
-        assert css.headers["cache-control"] == "no-cache"
-
+            missing = await anonymous.get("/static/nope.js")
+            assert missing.status_code == 404 and missing.json()["code"] == "not_found"
         assert (await http.get("/docs")).status_code == 404  # Swagger UI would need a CDN
-        assert (await http.get("/static/nope.js")).status_code == 404
 
 
 def test_static_assets_reference_nothing_off_the_box() -> None:
-    for path in STATIC_DIR.iterdir():
-        text = path.read_text(encoding="utf-8")
+    files = [p for p in STATIC_DIR.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".js" for p in files)
+    for path in files:
+        # XML namespace names (SVG) are identifiers, never fetched.
+        text = path.read_text(encoding="utf-8").replace("http://www.w3.org/", "")
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
 
 
 async def test_shutdown_ends_open_streams_promptly() -> None:
-    async with serve() as run, client(run.base_url) as http:
+    async with serve() as run, client(run) as http:
         async with http.stream("GET", "/api/v1/live") as response:
             blocks = sse_blocks(response)
             await next_health(blocks)

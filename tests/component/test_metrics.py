@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
-
 from hil.sim.chargepoint import ChargePointSimulator
 from hil.sim.meter import MeterSimulator
 from hil.siteconfig import SimMeter, SiteSpec
+from tests.api import api_client
 
 
 def samples(text: str) -> dict[str, float]:
@@ -30,7 +29,7 @@ async def test_metrics_show_uplink_chargers_evses_meters_and_modbus_counters(
         async with ChargePointSimulator("CP-1", f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp", connectors=2) as cp:
             await cp.boot()
             await cp.status(1, "Charging")
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
+            async with api_client(ctl) as http:
                 for _ in range(200):
                     resp = await http.get("/metrics")
                     got = samples(resp.text)

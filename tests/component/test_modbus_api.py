@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from controller.core.config import MeterSettings, parse_transport
 from drivers.library import load_device
 from drivers.service import ModbusService
 from local_api import LiveHub, create_app
+from tests.api import bearer, make_security
 from tests.component.rtu_pty import RtuPtyBus, Unit
 
 SDM = load_device("eastron_sdm630")
@@ -39,13 +41,16 @@ async def line() -> AsyncIterator[RtuPtyBus]:
 
 
 @pytest.fixture
-async def api(line: RtuPtyBus) -> AsyncIterator[httpx.AsyncClient]:
+async def api(line: RtuPtyBus, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     url = line.url()
     polled = MeterSettings("grid", "eastron_sdm630", parse_transport(url), url, 1, "grid", 0.05, 0.1, 0.05)
     service = ModbusService([polled], SystemClock(), lambda _e: None)
     task = asyncio.create_task(service.run())
-    app = create_app(NoSite(), LiveHub(), "test", modbus=service)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://box")
+    security = make_security(tmp_path)
+    app = create_app(NoSite(), LiveHub(), "test", modbus=service, security=security)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://box", headers=bearer(security, "technician")
+    )
     try:
         yield client
     finally:

@@ -30,6 +30,7 @@ from drivers.service import ModbusService
 from hil.sim.meter import DeviceSimulator, MeterSimulator
 from hil.sim.rtu import RtuBus
 from local_api import LiveHub, create_app
+from tests.api import bearer, make_security
 
 TCP_CHARGERS = [m for m in models_of("charger") if "tcp" in load_device(m).transports]
 WATCHDOG_S = 2.0  # shortened device timeout: keep-alives at <= 1 s, so a test sees several
@@ -199,7 +200,7 @@ async def test_watchdog_is_kept_alive_and_the_failsafe_engages_once_siteedge_sto
         await server.stop()
 
 
-async def test_api_lists_chargers_and_sets_current() -> None:
+async def test_api_lists_chargers_and_sets_current(tmp_path: Path) -> None:
     async with MeterSimulator("keba_p30", unit_id=255, values={"watchdog_timeout": 30.0}) as sim:
         await sim.set_state("B")
         url = f"tcp://127.0.0.1:{sim.port}"
@@ -209,10 +210,12 @@ async def test_api_lists_chargers_and_sets_current() -> None:
             def health(self) -> dict[str, object]:
                 return {}
 
-        app = create_app(View(), LiveHub(), "test", modbus=svc, modbus_chargers=svc)
+        security = make_security(tmp_path)
+        app = create_app(View(), LiveHub(), "test", modbus=svc, modbus_chargers=svc, security=security)
+        transport = httpx.ASGITransport(app=app)
         async with (
             serving(svc),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+            httpx.AsyncClient(transport=transport, base_url="http://t", headers=bearer(security)) as http,
         ):
             await until(lambda: svc.chargers()[0]["state"] == "B")
             listing = (await http.get("/api/v1/modbus/chargers")).json()["chargers"]

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
@@ -17,6 +16,7 @@ from controller.core.events import ChargerReported
 from controller.core.ports import CommandStatus
 from controller.ocpp.commands import COMMANDS_16, COMMANDS_201
 from hil.siteconfig import SiteSpec
+from tests.api import api_client
 
 ACCEPTED, REJECTED = CommandStatus.ACCEPTED, CommandStatus.REJECTED
 LATER = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -233,7 +233,7 @@ async def test_rest_commands_and_transactions(
     cp = await charge_point(ctl, connectors=2)
     await cp.boot()
     tx_id = await cp.start_transaction(1, "REST", 10)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
+    async with api_client(ctl) as http:
         listed = (await http.get("/api/v1/chargers/CP-1/commands")).json()
         assert "GetConfiguration" in listed["commands"]
         r = await http.post(
@@ -247,10 +247,11 @@ async def test_rest_commands_and_transactions(
         assert r.status_code == 422
         r = await http.post("/api/v1/chargers/GHOST/commands/ClearCache")
         assert r.status_code == 200 and r.json()["status"] == "offline"
-        running = (await http.get("/api/v1/chargers/CP-1/transactions")).json()["transactions"]
+        running = (await http.get("/api/v1/chargers/CP-1/transactions")).json()["items"]
         assert [(t["id"], t["active"], t["id_tag"]) for t in running] == [(f"CP-1/{tx_id}", True, "REST")]
         r = await http.post("/api/v1/transactions/stop", json={"id": f"CP-1/{tx_id}"})
         assert r.status_code == 200 and r.json()["status"] == "accepted"
         r = await http.post("/api/v1/evses/CP-1-2/unlock")
         assert r.json()["status"] == "accepted"
-        assert (await http.get("/api/v1/transactions?active=true")).json()["transactions"][0]["active"] is True
+        running_now = (await http.get("/api/v1/transactions?active=true")).json()["items"]
+        assert running_now[0]["active"] is True

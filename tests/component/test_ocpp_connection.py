@@ -8,7 +8,6 @@ import tomllib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -18,6 +17,7 @@ from controller.app import SiteController
 from controller.core.config import validate
 from hil.sim.chargepoint import ChargePointSimulator, ChargePointSimulator201
 from hil.siteconfig import SiteSpec, render
+from tests.api import api_client
 
 BOOT16 = {"chargePointVendor": "raw", "chargePointModel": "raw"}
 BOOT201 = {"reason": "PowerUp", "chargingStation": {"vendorName": "raw", "model": "raw"}}
@@ -202,10 +202,13 @@ async def test_message_log_is_readable_filtered_and_redacted(controller: SiteCon
 
         await link.call(call.ChangeConfiguration(key="AuthorizationKey", value="00112233445566778899"))
     await asyncio.to_thread(controller.message_log.flush)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{controller.api_port}") as http:
-        everything = (await http.get("/api/v1/chargers/CP-1/messages", params={"limit": 1000})).json()
-        boots = (await http.get("/api/v1/chargers/CP-1/messages?action=BootNotification")).json()
-        one = (await http.get("/api/v1/chargers/CP-1/messages?limit=1")).json()
+    async with api_client(controller) as http:
+        everything = (await http.get("/api/v1/chargers/CP-1/messages", params={"limit": 500})).json()["items"]
+        boots = (await http.get("/api/v1/chargers/CP-1/messages?action=BootNotification")).json()["items"]
+        first_page = (await http.get("/api/v1/chargers/CP-1/messages?limit=1")).json()
+        second = (await http.get("/api/v1/chargers/CP-1/messages?limit=1&offset=1")).json()
+    one = first_page["items"]
+    assert first_page["next_offset"] == 1 and second["items"] == everything[1:2]
     assert "00112233445566778899" not in json.dumps(everything)
     change = [m for m in everything if m["action"] == "ChangeConfiguration" and m["direction"] == "out"]
     assert change and change[0]["payload"]["value"] == "***" and change[0]["message_type"] == 2

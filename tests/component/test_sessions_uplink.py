@@ -10,7 +10,6 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from jsonschema import Draft7Validator
 
@@ -20,6 +19,7 @@ from hil.broker import Broker
 from hil.sim.backend import BackendSimulator, Received
 from hil.sim.chargepoint import ChargePointSimulator, ChargePointSimulator201
 from hil.siteconfig import SimCharger, SiteSpec, render
+from tests.api import api_client
 
 ROOT = "siteedge/v1/NL/SED/DEMO01"
 OCPI = Path(__file__).parents[2].parent / "shared" / "ocpi-schemas" / "2.2.1"
@@ -90,7 +90,7 @@ async def until(cond: Callable[[], Any], within: float = 10.0) -> None:
 
 
 async def price_of(ctl: SiteController, evse_uid: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
+    async with api_client(ctl) as http:
         reply = await http.get(f"/api/v1/evses/{evse_uid}/price")
         assert reply.status_code == 200
         found: dict[str, Any] = reply.json()
@@ -167,12 +167,12 @@ async def test_16_and_201_sessions_reach_the_backend_with_one_cdr_each(
     await until(lambda: ctl.outbox.stats().pending == 0)
     assert len(cdrs(backend)) == 2  # exactly one per session
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
+    async with api_client(ctl) as http:
         listed = (await http.get("/api/v1/sessions", params={"status": "COMPLETED"})).json()
         one = (await http.get(f"/api/v1/sessions/{by_tag['TAG16']['session_id']}")).json()
         report = (await http.get("/api/v1/reports/partners")).json()
         assert (await http.get("/api/v1/sessions/nope")).status_code == 404
-    assert len(listed) == 2 and one["status"] == "COMPLETED"
+    assert len(listed["items"]) == 2 and one["status"] == "COMPLETED"
     (nl,) = report["partners"]
     assert nl["sessions"] == 2 and nl["kwh"] == pytest.approx(2.345 + 2.25)
     expected = hand_cost(2345)[0] + hand_cost(2250)[0]

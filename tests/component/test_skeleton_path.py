@@ -7,7 +7,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 from jsonschema import Draft7Validator
@@ -19,6 +18,7 @@ from hil.sim.backend import BackendSimulator
 from hil.sim.chargepoint import ChargePointSimulator, ChargePointSimulator201
 from hil.sim.meter import MeterSimulator
 from hil.siteconfig import SimMeter, SiteSpec, render
+from tests.api import api_client
 
 SCHEMAS = Path(__file__).parents[2] / "docs" / "schemas"
 ROOT = "siteedge/v1/NL/SED/DEMO01"
@@ -75,7 +75,7 @@ async def test_status_telemetry_online_and_health(
             assert values["power"] == pytest.approx(7400.0)
             assert values["energy_import"] == pytest.approx(12345.5, abs=1.0)  # float32 kWh register
 
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ctl.api_port}") as http:
+            async with api_client(ctl) as http:
                 health = (await http.get("/api/v1/health")).json()
         assert health["uplink"]["connected"] is True
         (charger,) = [c for c in health["chargers"] if c["id"] == "CP-1"]
