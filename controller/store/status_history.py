@@ -1,10 +1,11 @@
 """Port status history and what uptime reports need, in one SQLite file (data_dir/reports.sqlite3).
 
 Tables: `changes` (every OCPI status transition of every EVSE, append-only, kept 400 days so
-13 full months are always there), `windows` (declared maintenance and utility outages),
-`alive` (when siteedge last ran, so a crash shows as UNKNOWN rather than as the last status),
-`peaks` (peak power per session) and `published` (reports already sent up). Times are integer
-microseconds since the epoch: cheap to compare and to read back by the hundred thousand.
+13 full months are always there), `ports` (when each port was first seen), `windows` (declared
+maintenance and utility outages), `alive` (when siteedge last ran, so a crash shows as UNKNOWN
+rather than as the last status), `peaks` (peak power per session) and `published` (reports
+already sent up). Times are integer microseconds since the epoch: cheap to compare and to read
+back by the hundred thousand.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ CREATE TABLE IF NOT EXISTS changes (
     id INTEGER PRIMARY KEY, evse_uid TEXT NOT NULL, at_us INTEGER NOT NULL,
     status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS changes_by_port ON changes (evse_uid, at_us);
+-- Covering: a port's changes in a window are one index range scan, already in order.
+CREATE INDEX IF NOT EXISTS changes_by_port ON changes (evse_uid, at_us, id, status);
 CREATE INDEX IF NOT EXISTS changes_by_time ON changes (at_us);
+CREATE TABLE IF NOT EXISTS ports (evse_uid TEXT PRIMARY KEY, first_us INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alive (k INTEGER PRIMARY KEY CHECK (k = 1), at_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS windows (
     id INTEGER PRIMARY KEY AUTOINCREMENT, evse_uid TEXT, start_us INTEGER NOT NULL,
@@ -75,7 +78,7 @@ class SqliteStatusHistory:
         at_us = max(to_us(at), self._latest_at.get(evse_uid, 0))
         self._latest_at[evse_uid] = at_us
         row = (evse_uid, at_us, status, reason[:200])
-        self._writer.put(lambda c: c.execute(_INSERT, row))
+        self._writer.put(lambda c: _insert(c, [row]))
         self._appends += 1
         if self._appends % _PRUNE_EVERY == 0:
             cutoff = at_us - self._keep_us
@@ -103,7 +106,7 @@ class SqliteStatusHistory:
         """Bulk insert (evse_uid, at_us, status, reason) rows at once (benchmarks, imports)."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(_INSERT, rows)
+            _insert(self._conn, list(rows))
             self._conn.execute("COMMIT")
 
     # --- start-up ----------------------------------------------------------------------------
@@ -118,13 +121,15 @@ class SqliteStatusHistory:
         now_us = to_us(now)
         with self._lock:
             alive = self._conn.execute("SELECT at_us FROM alive WHERE k = 1").fetchone()
-            latest = {
-                uid: (at, status)
-                for uid, at, status in self._conn.execute(
-                    "SELECT evse_uid, at_us, status FROM changes"
-                    " WHERE id IN (SELECT max(id) FROM changes GROUP BY evse_uid)"
-                )
-            }
+            latest = {}
+            for (uid,) in self._conn.execute("SELECT evse_uid FROM ports").fetchall():
+                found = self._conn.execute(
+                    "SELECT at_us, status FROM changes WHERE evse_uid = ?"
+                    " ORDER BY at_us DESC, id DESC LIMIT 1",
+                    (uid,),
+                ).fetchone()
+                if found is not None:
+                    latest[uid] = (found[0], found[1])
             rows = []
             for uid in sorted(set(evse_uids) | set(latest)):
                 found = latest.get(uid)
@@ -134,7 +139,7 @@ class SqliteStatusHistory:
                     since = max(found[0], alive[0] if alive else found[0])
                     rows.append((uid, min(since, now_us), UNKNOWN, "siteedge was not running"))
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(_INSERT, rows)
+            _insert(self._conn, rows)
             self._conn.execute("INSERT OR REPLACE INTO alive (k, at_us) VALUES (1, ?)", (now_us,))
             _prune(self._conn, now_us - self._keep_us)
             self._conn.execute("COMMIT")
@@ -149,35 +154,30 @@ class SqliteStatusHistory:
     def histories(self, start: datetime, end: datetime) -> dict[str, PortHistory]:
         """Each port's status at `start` and its changes in [start, end); ports first seen later: left out."""
         lo, hi = to_us(start), to_us(end)
+        out: dict[str, PortHistory] = {}
         with self._lock:
-            first = dict(self._conn.execute("SELECT evse_uid, min(at_us) FROM changes GROUP BY evse_uid"))
-            # The newest row per port before the window (ids follow time per port; ties by id).
-            before = dict(
-                self._conn.execute(
-                    "SELECT evse_uid, status FROM changes WHERE id IN"
-                    " (SELECT max(id) FROM changes WHERE at_us < ? GROUP BY evse_uid)",
-                    (lo,),
-                )
-            )
-            rows = self._conn.execute(
-                "SELECT evse_uid, at_us, status FROM changes WHERE at_us >= ? AND at_us < ? ORDER BY id",
-                (lo, hi),
+            ports = self._conn.execute(
+                "SELECT evse_uid, first_us FROM ports WHERE first_us < ?", (hi,)
             ).fetchall()
-        out = {
-            uid: PortHistory(uid, first_us, before.get(uid))
-            for uid, first_us in first.items()
-            if first_us < hi
-        }
-        for uid, at, status in rows:
-            out[uid].changes.append((at, status))
-        for h in out.values():
-            h.changes.sort(key=lambda c: c[0])  # ids follow time per port; sort is a cheap guarantee
+            for uid, first_us in ports:
+                # Per port, two index range scans: the status in force at `start`, then the window.
+                before = self._conn.execute(
+                    "SELECT status FROM changes WHERE evse_uid = ? AND at_us < ? ORDER BY at_us DESC, id DESC"
+                    " LIMIT 1",
+                    (uid, lo),
+                ).fetchone()
+                changes = self._conn.execute(
+                    "SELECT at_us, status FROM changes WHERE evse_uid = ? AND at_us >= ? AND at_us < ?"
+                    " ORDER BY at_us, id",
+                    (uid, lo, hi),
+                ).fetchall()
+                out[uid] = PortHistory(uid, first_us, None if before is None else before[0], changes)
         return out
 
     def first_seen(self) -> datetime | None:
         """The earliest recorded status of any port (None: no history yet)."""
         with self._lock:
-            row = self._conn.execute("SELECT min(at_us) FROM changes").fetchone()
+            row = self._conn.execute("SELECT min(first_us) FROM ports").fetchone()
         return None if row is None or row[0] is None else from_us(row[0])
 
     def transitions(self, evse_uid: str, start: datetime, end: datetime, limit: int) -> list[dict[str, str]]:
@@ -248,7 +248,14 @@ class SqliteStatusHistory:
             )
 
 
-_INSERT = "INSERT INTO changes (evse_uid, at_us, status, reason) VALUES (?, ?, ?, ?)"
+def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[str, int, str, str]]) -> None:
+    """Append transitions; a port's first one also records when it entered service."""
+    conn.executemany("INSERT INTO changes (evse_uid, at_us, status, reason) VALUES (?, ?, ?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO ports (evse_uid, first_us) VALUES (?, ?)"
+        " ON CONFLICT (evse_uid) DO UPDATE SET first_us = min(first_us, excluded.first_us)",
+        [(r[0], r[1]) for r in rows],
+    )
 
 
 def _prune(conn: sqlite3.Connection, cutoff_us: int) -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from hil.bench import modbus_rtu, modbus_tcp, ocpp_load, outbox_bench, status_latency, uplink_drain
+from hil.bench import (
+    modbus_rtu,
+    modbus_tcp,
+    ocpp_load,
+    outbox_bench,
+    status_latency,
+    tariff_bench,
+    uplink_drain,
+    uptime_bench,
+)
 
 
 def main() -> int:
@@ -19,6 +28,10 @@ def main() -> int:
     uplink_drain.main([])
     print("== Modbus RTU bus (9600 Bd, 8 meters; one dead device)", flush=True)
     modbus_rtu.main([])
+    print("== tariff engine: 24-hour session, 1-minute samples, 6-element tariff", flush=True)
+    tariff_bench.main([])
+    print("== uptime report: 50 ports, a year of status history", flush=True)
+    uptime_bench.main([])
     print("== Modbus TCP polling (64 meters, CPU)", flush=True)
     return modbus_tcp.main([])
 

@@ -50,7 +50,7 @@ def test_history_is_bounded_but_keeps_each_ports_state_at_the_cutoff(tmp_path: P
     store.recover(T0 + timedelta(days=61), ["E1"])  # prunes what is older than 30 days
     h = store.histories(T0 + timedelta(days=40), T0 + timedelta(days=62))["E1"]
     assert h.before == "AVAILABLE"  # day 39's status: in force when day 40 began
-    assert h.first_seen_us == to_us(T0 + timedelta(days=30))  # the kept state at the cutoff
+    assert h.first_seen_us == to_us(T0)  # in service since its first status, pruned or not
     assert len(store.histories(T0, T0 + timedelta(days=62))["E1"].changes) == 30 + 1  # days 30..59 + recovery
     store.close()
 
