@@ -213,6 +213,12 @@ class Security:
     async def _open_session(self, username: str) -> NewSession:
         session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self._clock.now()
+        # Sessions nobody uses again are forgotten here, so neither memory nor the file grows.
+        expired = [d for d, s in self._sessions.items() if session_expired(s.created, s.last_seen, now)]
+        for d in expired:
+            del self._sessions[d]
+        if expired:
+            await asyncio.to_thread(self._store.delete_sessions, expired)
         record = SessionRecord(digest(session_id), username, csrf, now, now)
         self._sessions[record.digest] = record
         await asyncio.to_thread(self._store.put_session, record)
