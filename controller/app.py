@@ -51,15 +51,18 @@ from controller.ocpp.context import OcppContext
 from controller.ocpp.local_lists import LocalListManager, LocalListSettings
 from controller.ocpp.server import OcppServer
 from controller.store.accounts import SqliteAccountStore
+from controller.store.auth_audit import SqliteAuthAudit
 from controller.store.documents import TinyDocumentStore
 from controller.store.journal import SqliteJournal
 from controller.store.msglog import SqliteMessageLog
 from controller.store.outbox import SqliteOutbox
 from controller.store.sessions import SqliteSessionStore
+from controller.store.status_history import SqliteStatusHistory
 from controller.store.tokens import SqliteTokenCache
 from controller.sync.authorization import RealtimeAuthorizer
 from controller.sync.commands import OcpiCommands
 from controller.sync.downlink import Downlink
+from controller.sync.reports import ReportService
 from controller.sync.sessions import SessionService
 from controller.sync.tariffs import TariffSync
 from controller.sync.tokens import TokenSync
@@ -155,6 +158,8 @@ class SiteController:
         self.downlink = Downlink(config.mqtt.topic_root, self._reject_downlink)
         self.token_sync = TokenSync(self.tokens, self._topics, self._enqueue)
         self.token_sync.register(self.downlink)
+        # Every authorization decision is kept on disk (audit API, partner report's refusals).
+        self.auth_audit = SqliteAuthAudit(data_dir / "auth_audit.sqlite3")
         self.authorizer = RealtimeAuthorizer(
             self.tokens,
             SitePolicy(
@@ -165,6 +170,7 @@ class SiteController:
             self.clock,
             self._enqueue,
             lambda: self.uplink.connected,
+            audit_log=self.auth_audit,
         )
         self.authorizer.register(self.downlink)
         # Settlement (sessions, CDRs, tariffs) in one SQLite file; tariffs come down retained.
@@ -192,6 +198,24 @@ class SiteController:
             send=self.uplink.enqueue,
             topics=self._topics,
         )
+        # Status history, NEVI uptime and quarterly data, partner reports (docs/adr/0005-uptime.md).
+        self.status_history = SqliteStatusHistory(data_dir / "reports.sqlite3")
+        self.reports = ReportService(
+            self.status_history,
+            self.session_store,
+            self.auth_audit,
+            site={
+                "country_code": config.site.country_code,
+                "party_id": config.site.party_id,
+                "location_id": config.site.location_id,
+            },
+            ports=self._ports,
+            tz=zoneinfo.ZoneInfo(config.site.time_zone),
+            clock=self.clock,
+            send=self.uplink.enqueue,
+            topics=self._topics,
+        )
+        self.reports.register(self.downlink)
         # Commissioning state (TinyDB, small and human-readable) and the OCPP frame log (SQLite).
         self.registry_docs = TinyDocumentStore(str(data_dir / "registry.json"))
         self.registry = ChargerRegistry(self.registry_docs, config, self.clock, self.bus.publish)
@@ -248,6 +272,8 @@ class SiteController:
             self.bus.subscribe(event_type, self.site.handle)
             self.bus.subscribe(event_type, lambda _e: self.hub.notify())
         self.bus.subscribe(EvseStatusPublished, self._publish_status)
+        for report_event in (EvseStatusPublished, TransactionUpdated, TransactionEnded):
+            self.bus.subscribe(report_event, self.reports.handle)
         self.bus.subscribe(TelemetryReady, self._publish_telemetry)
         for tx_event in (
             TransactionStarted,
@@ -258,6 +284,11 @@ class SiteController:
             self.bus.subscribe(tx_event, self.sessions.handle)
         if not self.config.auth.free_vend:  # a free-vend site needs no lists: nobody is refused
             self.bus.subscribe(ChargerBooted, lambda e: self._schedule_list_sync(e.charger_id, 2.0))
+
+    def _ports(self) -> dict[str, tuple[str, str | None]]:
+        """Every EVSE the site knows (configured or adopted): its charger and configured evse_id."""
+        evse_ids = {e.evse_uid: e.evse_id for c in self.config.chargers for e in c.evses}
+        return {uid: (e.charger_id, evse_ids.get(uid)) for uid, e in self.site.evses.items()}
 
     def _connected_version(self, charger_id: str) -> str | None:
         """The OCPP version of a connected charger, None while it is offline."""
@@ -362,6 +393,8 @@ class SiteController:
         await self.uplink.start()
         await asyncio.to_thread(self._publish_location)
         self._spawn(self.sessions.run(), "sessions")
+        await self.reports.recover()  # before any charger can report a status
+        self._spawn(self.reports.run(), "reports")
         await self.ocpp.start()
         self._spawn(self.modbus.run(), "meter-buses")
         app = create_app(
@@ -376,6 +409,7 @@ class SiteController:
             messages=self.message_log,
             sessions=self.sessions,
             authorizations=self.authorizer,
+            reports=self.reports,
             power=self.site,
             device_models=_library(),
             security=self.security,
@@ -440,7 +474,7 @@ class SiteController:
         await self.ocpp.stop()
         await self.sessions.drain(5.0)  # no charger is connected: the last events are all queued
         for task in list(self._tasks):
-            if task.get_name().startswith(("meter-", "sessions", "local-list-")):
+            if task.get_name().startswith(("meter-", "sessions", "local-list-", "reports")):
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ocpi_commands.close()
@@ -449,6 +483,9 @@ class SiteController:
         await asyncio.to_thread(self.journal.close)  # after the OCPP server: no handler commits any more
         await asyncio.to_thread(self.tokens.close)
         await asyncio.to_thread(self.session_store.close)
+        self.status_history.mark_alive(self.clock.now())  # the time after this shows as UNKNOWN
+        await asyncio.to_thread(self.status_history.close)
+        await asyncio.to_thread(self.auth_audit.close)
         await asyncio.to_thread(self.message_log.close)
         await asyncio.to_thread(self.registry_docs.close)
         await asyncio.to_thread(self.accounts.close)

@@ -21,6 +21,7 @@ from controller.core.ports import (
     ModbusControl,
     TransactionJournal,
 )
+from controller.core.reports import ReportQueries
 from controller.core.sessions import SessionQueries
 from local_api.auth import AccessControl, Security, auth_router
 from local_api.errors import install as install_error_handlers
@@ -31,6 +32,7 @@ from local_api.ports import AuthorizationView, SiteView
 from local_api.routes_chargers import chargers_router
 from local_api.routes_commands import commands_router
 from local_api.routes_modbus import modbus_router
+from local_api.routes_reports import reports_router
 from local_api.routes_sessions import sessions_router
 from local_api.routes_site import PowerView, site_router
 from local_api.routes_tokens import tokens_router
@@ -103,6 +105,7 @@ def create_app(
     messages: MessageLog | None = None,
     sessions: SessionQueries | None = None,
     authorizations: AuthorizationView | None = None,
+    reports: ReportQueries | None = None,
     power: PowerView | None = None,
     device_models: Sequence[Mapping[str, Any]] | None = None,
 ) -> FastAPI:
@@ -161,7 +164,9 @@ def create_app(
     if chargers is not None or messages is not None:
         app.include_router(chargers_router(chargers, messages))
     if sessions is not None:
-        app.include_router(sessions_router(sessions))
+        app.include_router(sessions_router(sessions, reports))
+    if reports is not None:
+        app.include_router(reports_router(reports))
     if authorizations is not None:
         app.include_router(tokens_router(authorizations))
     if power is not None or device_models is not None:

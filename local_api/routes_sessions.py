@@ -1,60 +1,110 @@
-"""Sessions, partner reports and the price before start, over the core's SessionQueries port."""
+"""Sessions (list with filters, CSV export, one by id) and the price before start."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from controller.core.clock import rfc3339
-from controller.core.sessions import SessionQueries, SessionStatus
-from controller.core.tariffs import TariffError, parse_datetime
+from controller.core.reports import ReportQueries
+from controller.core.sessions import SessionQueries, SessionRecord, SessionStatus
+from controller.core.tariffs import TariffError
+from local_api.errors import problem
+from local_api.pagination import Page, page_from_top
+from local_api.routes_reports import bounds, csv_response
 
-MAX_LIMIT = 1000
-_BEGIN = datetime(1970, 1, 1, tzinfo=UTC)
-_END = datetime(9999, 1, 1, tzinfo=UTC)
+CSV_MAX_ROWS = 100_000
+SESSION_COLUMNS = (
+    "session_id",
+    "status",
+    "start",
+    "end",
+    "charger_id",
+    "evse_uid",
+    "connector_id",
+    "kwh",
+    "currency",
+    "total_cost_excl_vat",
+    "total_cost_incl_vat",
+    "auth_method",
+    "token_uid",
+    "token_type",
+    "emsp",
+    "stop_reason",
+)
 
 
-def _problem(status: int, detail: str) -> Response:
-    return JSONResponse({"detail": detail}, status_code=status)
+def csv_row(rec: SessionRecord) -> dict[str, Any]:
+    """A session as one spreadsheet row (from its stored OCPI object)."""
+    ocpi = rec.ocpi
+    cost = ocpi.get("total_cost") or {}
+    return {
+        "session_id": rec.session_id,
+        "status": rec.status.value,
+        "start": ocpi.get("start_date_time"),
+        "end": ocpi.get("end_date_time"),
+        "charger_id": rec.charger_id,
+        "evse_uid": rec.evse_uid,
+        "connector_id": rec.connector_id,
+        "kwh": ocpi.get("kwh"),
+        "currency": rec.currency,
+        "total_cost_excl_vat": cost.get("excl_vat"),
+        "total_cost_incl_vat": cost.get("incl_vat"),
+        "auth_method": rec.auth.method.value,
+        "token_uid": rec.token.uid,
+        "token_type": rec.token.type,
+        "emsp": f"{rec.token.country_code}*{rec.token.party_id}",
+        "stop_reason": rec.stop_reason,
+    }
 
 
-def sessions_router(queries: SessionQueries) -> APIRouter:
-    """GET /api/v1/sessions, /api/v1/sessions/{id}, /api/v1/reports/partners, /api/v1/evses/{uid}/price."""
+def sessions_router(queries: SessionQueries, reports: ReportQueries | None = None) -> APIRouter:
+    """GET /api/v1/sessions (filters, pages, CSV), /api/v1/sessions/{id}, /api/v1/evses/{uid}/price."""
     router = APIRouter()
 
     @router.get("/api/v1/sessions")
-    async def sessions(limit: int = 100, status: str | None = None) -> Response:
-        """OCPI Sessions, newest first; ?status=ACTIVE|COMPLETED|INVALID|PENDING."""
+    async def sessions(
+        paging: Page,
+        status: str | None = None,
+        start: str | None = Query(None, alias="from"),
+        end: str | None = Query(None, alias="to"),
+        evse_uid: str | None = None,
+        format: str = "json",
+    ) -> Response:
+        """OCPI Sessions newest first; ?status=, ?evse_uid=, ?from=&to= (start), ?format=csv (all rows)."""
         if status is not None and status not in SessionStatus.__members__:
-            return _problem(422, f"status must be one of {', '.join(SessionStatus)}")
-        found = await queries.sessions(max(1, min(limit, MAX_LIMIT)), status)
-        return JSONResponse(found)
+            return problem(422, f"status must be one of {', '.join(SessionStatus)}")
+        if format not in ("json", "csv"):
+            return problem(422, "format must be json or csv")
+        try:
+            lo, hi = bounds(start, end)
+        except TariffError as exc:
+            return problem(422, str(exc))
+        filtered = start is not None or end is not None or evse_uid is not None or format == "csv"
+        if reports is not None and filtered:
+            records = await reports.sessions(lo, hi, status, evse_uid)
+            if format == "csv":
+                return csv_response(
+                    [csv_row(r) for r in records[:CSV_MAX_ROWS]], SESSION_COLUMNS, "sessions.csv"
+                )
+            return JSONResponse(page_from_top([r.ocpi for r in records[: paging.through]], paging))
+        if filtered:
+            return problem(503, "filters and CSV need the report service", "unavailable")
+        # Newest first from the store's index; one extra row says whether another page exists.
+        found = await queries.sessions(paging.through, status)
+        return JSONResponse(page_from_top(found, paging))
 
     @router.get("/api/v1/sessions/{session_id}")
     async def session(session_id: str) -> Response:
         """One OCPI Session."""
         found = await queries.session(session_id)
-        return _problem(404, f"no session {session_id}") if found is None else JSONResponse(found)
-
-    @router.get("/api/v1/reports/partners")
-    async def partner_report(
-        start: str | None = Query(None, alias="from"), end: str | None = Query(None, alias="to")
-    ) -> Response:
-        """Per eMSP: sessions started in [from, to), kWh, revenue, averages (RFC 3339 bounds)."""
-        try:
-            lo = _BEGIN if start is None else parse_datetime(start, "from")
-            hi = _END if end is None else parse_datetime(end, "to")
-        except TariffError as exc:
-            return _problem(422, str(exc))
-        rows = await queries.partner_report(lo, hi)
-        return JSONResponse({"from": rfc3339(lo), "to": rfc3339(hi), "partners": rows})
+        return problem(404, f"no session {session_id}", "not_found") if found is None else JSONResponse(found)
 
     @router.get("/api/v1/evses/{evse_uid}/price")
     async def price(evse_uid: str) -> Response:
         """The ad hoc price of an EVSE if a session started now, in words and per component."""
         found = queries.price(evse_uid)
-        return _problem(404, f"no EVSE {evse_uid}") if found is None else JSONResponse(found)
+        return problem(404, f"no EVSE {evse_uid}", "not_found") if found is None else JSONResponse(found)
 
     return router
