@@ -35,6 +35,31 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def replace_file(path: Path, data: bytes, tmp: Path | None = None) -> None:
+    """Replace path's content with data durably: temp file, fsync, rename, fsync the directory.
+
+    A crash leaves the old or the new content, never a torn file. The new file keeps the old one's
+    permissions (it may hold secrets); a file that did not exist starts private (0600).
+    """
+    tmp = tmp or path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)  # the bytes are on disk before the name points at them
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)  # atomic on POSIX: old or new, never half
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)  # without this a power cut can undo the rename
+
+
 class AtomicJSONStorage(Storage):
     """JSON file storage: write temp file, fsync, rename over the target, fsync the directory."""
 
@@ -81,24 +106,7 @@ class AtomicJSONStorage(Storage):
         """Replace the file with `data`; on return the new content is durable."""
         encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         with self._lock:
-            try:
-                fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    # Keep the target's permissions (users' documents may hold secrets);
-                    # a new file starts private.
-                    with contextlib.suppress(FileNotFoundError):
-                        os.fchmod(fd, stat.S_IMODE(os.stat(self._path).st_mode))
-                    view = memoryview(encoded)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)  # the bytes are on disk before the name points at them
-                finally:
-                    os.close(fd)
-                os.replace(self._tmp, self._path)  # atomic on POSIX: old or new, never half
-            except BaseException:
-                self._tmp.unlink(missing_ok=True)
-                raise
-            fsync_dir(self._path.parent)  # without this a power cut can undo the rename
+            replace_file(self._path, encoded, self._tmp)
 
     def close(self) -> None:
         """Nothing stays open between writes."""
