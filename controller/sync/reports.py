@@ -58,6 +58,7 @@ class ReportService:
         self._topics = topics
         self._peaks = core.PeakTracker()
         self._lock = asyncio.Lock()  # one report build at a time: they are heavy on the box
+        self.checked = asyncio.Event()  # set once closed periods were looked at after the start
 
     # --- inputs (bus subscribers on the loop; never block) ------------------------------------
 
@@ -97,6 +98,7 @@ class ReportService:
                 await self._send_due()
             except Exception:
                 log.exception("reports: sending closed periods failed; retrying in a minute")
+            self.checked.set()
             await asyncio.sleep(ALIVE_EVERY_S)
             self._history.mark_alive(self._clock.now())
 

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
+import tomllib
 import zoneinfo
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controller.app import SiteController
+from controller.core.config import validate
+from controller.core.uptime import to_us
+from controller.store.status_history import SqliteStatusHistory
 from hil.broker import Broker
 from hil.sim.backend import BackendSimulator
 from hil.sim.chargepoint import ChargePointSimulator
-from hil.siteconfig import SiteSpec
+from hil.siteconfig import SiteSpec, render
 from tests.api import api_client
 
 ROOT = "siteedge/v1/NL/SED/DEMO01"
@@ -244,3 +250,55 @@ async def test_reports_go_up_on_request_and_valid_against_the_contract(
     reasons = refusals()
     assert "has not begun" in reasons[0] and "request_id" in reasons[1]
     await until(lambda: ctl.outbox.stats().pending == 0)
+
+
+class _OctoberClosed:
+    """The site's clock ten minutes into November 2026 (Amsterdam); monotonic time is real."""
+
+    def now(self) -> datetime:
+        return datetime(2026, 11, 1, 0, 10, tzinfo=AMS).astimezone(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def seed_october(data_dir: Path) -> None:
+    """October's history as a running site would have left it: in service since September."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    seeded = SqliteStatusHistory(data_dir / "reports.sqlite3")
+    seeded.load([("CP-1-1", to_us(datetime(2026, 9, 20, tzinfo=UTC)), "AVAILABLE", "NoError")])
+    seeded.load([("CP-1-1", to_us(datetime(2026, 10, 10, 12, tzinfo=UTC)), "OUTOFORDER", "GroundFailure")])
+    seeded.load([("CP-1-1", to_us(datetime(2026, 10, 10, 13, tzinfo=UTC)), "AVAILABLE", "NoError")])
+    seeded.mark_alive(datetime(2026, 11, 1, 0, 9, tzinfo=AMS))  # then stopped for a minute
+    seeded.close()
+
+
+async def test_closed_periods_are_sent_once_without_being_asked(
+    site_spec: SiteSpec, backend: BackendSimulator
+) -> None:
+    seed_october(Path(site_spec.data_dir))
+    config = validate(tomllib.loads(render(site_spec)))
+    ctl = SiteController(config, clock=_OctoberClosed())
+    await ctl.start()
+    try:
+        sent = await backend.wait_for_async(lambda m: m.topic == f"{ROOT}/reports/uptime/2026-10")
+        await until(lambda: ctl.outbox.stats().pending == 0)
+    finally:
+        await ctl.stop()
+    (port,) = [p for p in sent.payload["data"]["ports"] if p["evse_uid"] == "CP-1-1"]
+    october = port["months"][0]
+    assert october["outage_minutes"] == 60 and october["period_minutes"] == 44_700  # DST: 745 h
+    assert october["uptime_percent"] == round((44_700 - 60) / 44_700 * 100, 4)
+    assert "request_id" not in sent.payload["data"] and sent.payload["data"]["complete"] is True
+    # Q3 closed a month ago: its data goes too; October's partner report waits for its 24 hours.
+    # Nothing goes twice after a restart.
+    again = SiteController(config, clock=_OctoberClosed())
+    await again.start()
+    try:
+        await until(again.reports.checked.is_set)
+        await until(lambda: again.outbox.stats().pending == 0)
+        await asyncio.sleep(0.3)  # anything the broker acknowledged reaches the subscriber by now
+    finally:
+        await again.stop()
+    topics = sorted(m.topic for m in backend.messages("reports/"))
+    assert topics == [f"{ROOT}/reports/quarterly/2026-Q3/0", f"{ROOT}/reports/uptime/2026-10"]
