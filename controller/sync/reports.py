@@ -66,9 +66,7 @@ class ReportService:
         """Record status transitions and session peaks."""
         match event:
             case EvseStatusPublished():
-                raw = event.ocpp or {}
-                reason = str(raw.get("reason") or raw.get("errorCode") or raw.get("status") or "")
-                self._history.append(event.evse_uid, event.last_updated, event.status.value, reason)
+                self._history.append(event.evse_uid, event.last_updated, event.status.value, _why(event.ocpp))
             case TransactionUpdated():
                 peak = self._peaks.update(event.key, event.at, event.energy_wh, event.power_w)
                 if peak is not None:
@@ -266,3 +264,12 @@ class ReportService:
         if evse_uid not in self._ports():
             return None
         return await asyncio.to_thread(self._history.transitions, evse_uid, start, end, limit)
+
+
+def _why(raw: Mapping[str, Any]) -> str:
+    """What a technician reads beside a transition: the OCPP status and error, or the site's reason."""
+    if raw.get("reason"):
+        return str(raw["reason"])  # e.g. "charger offline"
+    error = raw.get("errorCode")
+    words = [raw.get("status") or raw.get("connectorStatus"), None if error == "NoError" else error]
+    return " ".join(str(w) for w in words if w)

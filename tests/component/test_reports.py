@@ -88,9 +88,9 @@ async def test_status_history_uptime_and_maintenance_windows_survive_a_restart(
         steps = [(h["status"], h["reason"]) for h in await history(ctl, "CP-1-1")]
         assert steps == [
             ("UNKNOWN", "siteedge started; no status yet"),
-            ("AVAILABLE", "NoError"),
-            ("OUTOFORDER", "GroundFailure"),
-            ("AVAILABLE", "NoError"),
+            ("AVAILABLE", "Available"),
+            ("OUTOFORDER", "Faulted GroundFailure"),
+            ("AVAILABLE", "Available"),
         ]
         faulty, healthy = await port_month(ctl, "CP-1-1"), await port_month(ctl, "CP-1-2")
         assert faulty["outage_minutes"] > healthy["outage_minutes"] and faulty["uptime_percent"] < 100
