@@ -15,9 +15,10 @@ import logging
 import math
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.core.access import (
     SESSION_TOUCH,
@@ -46,6 +47,8 @@ from local_api.errors import ApiError
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "se_"
+HASHING_AT_ONCE = 2
+T = TypeVar("T")
 
 
 def digest(secret: str) -> str:
@@ -113,7 +116,15 @@ class Security:
         self._sessions = {s.digest: s for s in sessions if s.digest not in expired}
         self._lock = asyncio.Lock()
         self._dummy: dict[str, Any] | None = None  # verified against for unknown usernames
+        # scrypt takes 16 MiB and ~0.1 s each: a login flood must not take every worker thread
+        # (SQLite reads share the pool) nor that much memory at once.
+        self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
         self.setup_code: str | None = None
+
+    async def _scrypt(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a password hash or check in a worker thread, at most HASHING_AT_ONCE at a time."""
+        async with self._hashing:
+            return await asyncio.to_thread(fn, *args)
 
     # --- setup -----------------------------------------------------------------------------------
 
@@ -197,10 +208,10 @@ class Security:
             raise _locked(wait)
         user = self._users.get(username)
         if user is None and self._dummy is None:
-            self._dummy = await asyncio.to_thread(hash_password, secrets.token_hex(16))
+            self._dummy = await self._scrypt(hash_password, secrets.token_hex(16))
         # An unknown name costs a full scrypt too: timing must not tell which usernames exist.
         record = user.password if user is not None else self._dummy
-        ok = await asyncio.to_thread(verify_password, password, record or {}) and user is not None
+        ok = await self._scrypt(verify_password, password, record or {}) and user is not None
         if not ok:
             self.throttle.failed(username, client, self._clock.monotonic())
             raise ApiError(401, "wrong username or password", "bad_credentials")
@@ -248,7 +259,7 @@ class Security:
         if (wait := self.throttle.retry_after(name, client, now)) is not None:
             raise _locked(wait)
         user = self._users.get(name)
-        if user is None or not await asyncio.to_thread(verify_password, current, user.password):
+        if user is None or not await self._scrypt(verify_password, current, user.password):
             self.throttle.failed(name, client, self._clock.monotonic())
             raise ApiError(401, "the current password is wrong", "bad_credentials")
         async with self._lock:
@@ -273,7 +284,7 @@ class Security:
         if password is not None:
             if (why := password_problem(password)) is not None:
                 raise ApiError(422, why, "invalid")
-            record = await asyncio.to_thread(hash_password, password)
+            record = await self._scrypt(hash_password, password)
         elif old is not None:
             record = old.password
         else:
