@@ -90,6 +90,7 @@ async def _settle(page: Page, selector: str) -> None:
     with contextlib.suppress(Exception):
         await page.locator(selector).first.wait_for(timeout=15000)
     await page.wait_for_timeout(1500)
+    await page.evaluate("document.getElementById('toasts').replaceChildren()")  # no "Welcome" over the page
 
 
 async def shoot(url: str, user: str, password: str, wait_s: float) -> list[Path]:

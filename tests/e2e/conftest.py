@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+from controller.app import SiteController, load_config
 from hil.sim.meter import MeterSimulator
-from hil.siteconfig import SimMeter, SiteSpec
+from hil.siteconfig import SimMeter, SiteSpec, render
 
 from .harness import CHROMIUM, CHROMIUM_ARGS, GRID_POWER_W, SITE_LIMIT_KW, E2eSite, Tab, log_in, open_tab
 
@@ -42,30 +43,38 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def e2e_site(
     site_spec: SiteSpec,
-    start_controller: Callable[[SiteSpec], Any],
     meter_sim: MeterSimulator,
     charge_point: Callable[..., Any],
-) -> E2eSite:
-    """A real controller with a booted 1.6 charger (two EVSEs) and a grid meter; no account yet."""
+) -> AsyncIterator[E2eSite]:
+    """A real controller from a config file (so admins can edit it), with a booted 1.6 charger (two
+    EVSEs) and a grid meter; no account yet."""
     await meter_sim.set_values({"power": GRID_POWER_W, "voltage_l1": 231.0, "frequency": 50.0}, strict=False)
     spec = dataclasses.replace(
         site_spec,
         meters=[SimMeter("grid", meter_sim.port, "grid")],
         max_power_kw=SITE_LIMIT_KW,
     )
-    ctl = await start_controller(spec)
-    cp = await charge_point(ctl, connectors=2)
-    await cp.boot()
-    for connector in (1, 2):
-        await cp.status(connector, "Available")
-    return E2eSite(
-        ctl=ctl,
-        url=f"{ctl.api_scheme}://127.0.0.1:{ctl.api_port}",
-        data_dir=Path(spec.data_dir),
-        cp=cp,
-        meter=meter_sim,
-        meter_url=f"tcp://127.0.0.1:{meter_sim.port}",
-    )
+    config_path = Path(spec.data_dir).parent / "site.toml"
+    config_path.write_text(render(spec))
+    ctl = SiteController(load_config(config_path), config_path=config_path)
+    await ctl.start()
+    try:
+        # speed: the simulated car plugs in within a second of a remote start, not 2-8 s.
+        cp = await charge_point(ctl, connectors=2, speed=10.0)
+        await cp.boot()
+        for connector in (1, 2):
+            await cp.status(connector, "Available")
+        yield E2eSite(
+            ctl=ctl,
+            url=f"{ctl.api_scheme}://127.0.0.1:{ctl.api_port}",
+            data_dir=Path(spec.data_dir),
+            config_path=config_path,
+            cp=cp,
+            meter=meter_sim,
+            meter_url=f"tcp://127.0.0.1:{meter_sim.port}",
+        )
+    finally:
+        await ctl.stop()
 
 
 @pytest.fixture

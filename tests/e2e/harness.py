@@ -35,6 +35,7 @@ class E2eSite:
     ctl: Any  # controller.app.SiteController
     url: str
     data_dir: Path
+    config_path: Path  # the TOML file it was started from (admins may edit it through the API)
     cp: BaseChargePointSimulator  # "CP-1", OCPP 1.6, two EVSEs CP-1-1 and CP-1-2, booted and Available
     meter: MeterSimulator  # the grid meter (Eastron SDM630, unit 1) at meter_url
     meter_url: str

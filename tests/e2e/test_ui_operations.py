@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Browser, expect
 
 from hil.sim.chargepoint import ChargePointSimulator
+from tests.api import api_client
 
-from .harness import E2eSite, Tab
+from .harness import E2eSite, Tab, log_in, open_tab
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +53,23 @@ async def test_remote_start_from_the_charger_page(logged_in_page: Tab, e2e_site:
         for name, payload in e2e_site.cp.received
     ]
     assert logged_in_page.errors == []
+
+
+async def test_ocpp_log_filters_by_action_and_direction(logged_in_page: Tab, e2e_site: E2eSite) -> None:
+    page = logged_in_page.page
+    await page.goto(e2e_site.url + "/#/chargers/CP-1")
+    log = page.get_by_test_id("message-log")
+    await expect(log.locator(".msg").first).to_be_visible()
+    await expect(log.locator(".msg-action").filter(has_text="BootNotification")).not_to_have_count(0)
+    await page.get_by_test_id("log-action").fill("StatusNotification")
+    await expect(log.locator(".msg-action").filter(has_text="BootNotification")).to_have_count(0)
+    actions = await log.locator(".msg-action").all_inner_texts()
+    assert actions and all(a.startswith("StatusNotification") for a in actions), actions
+    await page.get_by_test_id("log-direction").select_option("out")
+    # siteedge's answers to the charger's StatusNotifications: results, never calls.
+    await expect(log.locator(".msg[data-direction='in']")).to_have_count(0)
+    await expect(log.locator(".msg[data-direction='out']").first).to_contain_text("result")
+    await expect(log.locator(".msg-payload").first).to_be_visible()
 
 
 async def test_approving_a_charger_that_waits_at_the_door(logged_in_page: Tab, e2e_site: E2eSite) -> None:
@@ -100,3 +118,62 @@ async def test_test_read_of_a_modbus_meter_on_the_commissioning_page(
     await expect(page.get_by_test_id("meter-toml")).to_contain_text('model = "eastron_sdm630"')
     await expect(page.get_by_test_id("meter-toml")).to_contain_text(f'transport = "{e2e_site.meter_url}"')
     assert logged_in_page.errors == []
+
+
+async def test_scan_finds_the_meter_and_an_admin_saves_it_to_the_configuration(
+    logged_in_page: Tab, e2e_site: E2eSite
+) -> None:
+    page = logged_in_page.page
+    await page.goto(e2e_site.url + "/#/commissioning")
+    await page.get_by_test_id("bus-select").select_option(e2e_site.meter_url)
+    await page.get_by_label("Scan from").fill("1")
+    await page.get_by_label("to", exact=True).fill("3")
+    await page.get_by_test_id("scan").click()
+    await page.get_by_test_id("confirm-ok").click()
+    scan = page.get_by_test_id("scan-result")
+    await expect(scan).to_contain_text("3 of 3 unit ids asked", timeout=15000)
+    await expect(scan).to_contain_text("done")
+    await page.get_by_test_id("unit-input").fill("")
+    await page.get_by_test_id("use-unit-1").click()
+    await expect(page.get_by_test_id("unit-input")).to_have_value("1")
+
+    await page.get_by_test_id("test-read").click()
+    await expect(page.get_by_test_id("read-verdict")).to_be_visible()
+    await page.get_by_test_id("save-id").fill("pv-inverter")
+    await page.get_by_test_id("save-role").select_option("pv")
+    await expect(page.get_by_test_id("meter-toml")).to_contain_text('role = "pv"')
+    await page.get_by_test_id("save-device").click()
+    dialog = page.locator("dialog#confirm")
+    await expect(dialog).to_contain_text("pv-inverter")  # the diff of the change
+    await page.get_by_test_id("confirm-ok").click()
+    await expect(page.get_by_test_id("save-done")).to_contain_text("after a restart")
+    saved = e2e_site.config_path.read_text()
+    assert 'id = "pv-inverter"' in saved and 'role = "pv"' in saved, saved
+    assert logged_in_page.errors == []
+
+
+async def test_a_viewer_sees_the_site_but_no_actions(
+    browser: Browser, e2e_site: E2eSite, admin: tuple[str, str]
+) -> None:
+    async with api_client(e2e_site.ctl) as http:
+        made = await http.post(
+            "/api/v1/auth/users",
+            json={"username": "watcher", "password": "only looking 123", "role": "viewer"},
+        )
+        assert made.status_code == 201, made.text
+    tab = await open_tab(browser)
+    page = tab.page
+    try:
+        await log_in(tab, e2e_site.url, "watcher", "only looking 123")
+        await expect(page.get_by_test_id("user-role")).to_have_text("viewer")
+        await expect(page.get_by_test_id("tile-CP-1-1")).to_be_visible()
+        await page.goto(e2e_site.url + "/#/chargers/CP-1")
+        await expect(page.get_by_test_id("identity")).to_contain_text("SIM-CP-1")
+        await expect(page.get_by_test_id("action-start-CP-1-1")).to_have_count(0)
+        await expect(page.get_by_test_id("action-reset")).to_be_hidden()
+        await page.goto(e2e_site.url + "/#/commissioning")
+        await expect(page.get_by_test_id("test-read")).to_be_disabled()
+        await expect(page.get_by_test_id("scan")).to_be_disabled()
+        assert tab.errors == []
+    finally:
+        await tab.context.close()

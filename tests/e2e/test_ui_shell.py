@@ -119,3 +119,21 @@ async def test_keyboard_reaches_an_action_and_enter_opens_its_confirmation(
     await expect(dialog).to_be_hidden()
     await expect(reset).to_be_focused()  # back where the user was
     assert e2e_site.cp.received == [] or all(name != "Reset" for name, _ in e2e_site.cp.received)
+
+
+async def test_live_indicator_says_reconnecting_while_offline_and_recovers(
+    logged_in_page: Tab, e2e_site: E2eSite
+) -> None:
+    page = logged_in_page.page
+    indicator = page.get_by_test_id("live")
+    await expect(indicator).to_have_attribute("data-state", "live")
+    await page.evaluate("window.__sameDocument = true")
+    await logged_in_page.context.set_offline(True)
+    await expect(indicator).to_have_attribute("data-state", "reconnecting", timeout=10_000)
+    await expect(indicator).to_have_text("reconnecting")
+
+    await e2e_site.cp.status(2, "Faulted")  # happens while the phone has no signal
+    await logged_in_page.context.set_offline(False)
+    await expect(indicator).to_have_attribute("data-state", "live", timeout=15_000)
+    await expect(page.get_by_test_id("tile-CP-1-2").get_by_test_id("status")).to_have_text("Out of order")
+    assert await page.evaluate("window.__sameDocument === true")

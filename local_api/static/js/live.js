@@ -19,6 +19,16 @@ class Live {
     window.addEventListener("online", () => {
       if (this.state === "reconnecting") this._open();
     });
+    // The phone knows it lost its network before the stream does (a dead TCP connection can stay
+    // "open" for minutes): say so now, and reconnect the moment the network is back.
+    window.addEventListener("offline", () => {
+      if (this.state === "idle") return;
+      if (this._source) this._source.close();
+      this._source = null;
+      clearTimeout(this._timer);
+      this._timer = null;
+      this._setState("reconnecting");
+    });
   }
 
   /** Call fn with each snapshot (the last one at once); returns the unsubscribe function. */

@@ -168,6 +168,11 @@ export const fmt = {
     const t = new Date(iso);
     return Number.isNaN(t.getTime()) ? "—" : t.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   },
+  /** "14:03:07" (local time with seconds), for logs. */
+  seconds(iso) {
+    const t = new Date(iso);
+    return Number.isNaN(t.getTime()) ? "—" : t.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  },
   /** "3 s ago"; relative to `now` (the box's snapshot time, so a phone's wrong clock does not matter). */
   ago(iso, now) {
     if (!iso) return "never";

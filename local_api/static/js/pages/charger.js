@@ -4,7 +4,7 @@ import { itemsOf } from "../api.js";
 import { connectorTile, linkPill } from "../tiles.js";
 
 const TRIGGERS = ["StatusNotification", "Heartbeat", "MeterValues", "BootNotification"];
-const LOG_PAGE = 25;
+const LOG_PAGE = 20;
 const MESSAGE_TYPES = { 2: "call", 3: "result", 4: "error", CALL: "call", CALLRESULT: "result", CALLERROR: "error" };
 
 /** The energy curve of a session: cumulative kWh at each charging period boundary. */
@@ -274,14 +274,17 @@ export default {
         let rows = itemsOf(answer);
         if (logDir.input.value) rows = rows.filter((r) => r.direction === logDir.input.value);
         const next = Array.isArray(answer) ? null : answer.next_offset ?? null;
-        ui.fill(logBody, ui.table([
-          { label: "Time", render: (r) => el("time", { datetime: r.at }, fmt.time(r.at)) },
-          { label: "Dir.", render: (r) => el("span", { class: `dir dir-${r.direction}`, title: r.direction === "in" ? "from the charger" : "to the charger" },
-            r.direction === "in" ? "← in" : "→ out") },
-          { label: "Action", render: (r) => el("span", null, r.action || "—", el("span", { class: "muted small" }, ` ${MESSAGE_TYPES[r.message_type] || r.message_type || ""}`)) },
-          { label: "Payload", class: "payload", render: (r) => el("details", null, el("summary", null, summary(r.payload)),
-            el("pre", { class: "json" }, JSON.stringify(r.payload, null, 2))) },
-        ], rows, { emptyText: "No messages match." }), ui.pager({ offset, limit: LOG_PAGE, nextOffset: next, count: rows.length, onPage: loadLog }));
+        // A compact list, not a table: one line per frame even on a phone, the payload on demand.
+        const list = rows.length ? el("ol", { class: "msgs" }, rows.map((r) => el("li", { class: "msg", "data-direction": r.direction },
+          el("time", { datetime: r.at, class: "msg-time", title: fmt.time(r.at) }, fmt.seconds(r.at)),
+          el("span", { class: `dir dir-${r.direction}`, title: r.direction === "in" ? "from the charger" : "to the charger" },
+            r.direction === "in" ? "← in" : "→ out"),
+          el("span", { class: "msg-action" }, r.action || "—",
+            el("span", { class: "muted small" }, ` ${MESSAGE_TYPES[r.message_type] || r.message_type || ""}`)),
+          el("details", { class: "msg-payload" }, el("summary", null, summary(r.payload)),
+            el("pre", { class: "json" }, JSON.stringify(r.payload, null, 2))))))
+          : ui.empty("No messages match.");
+        ui.fill(logBody, list, ui.pager({ offset, limit: LOG_PAGE, nextOffset: next, count: rows.length, onPage: loadLog }));
       } catch (err) {
         ui.fill(logBody, el("p", { class: "notice notice-bad" }, ui.errorText(err)));
       } finally {

@@ -4,12 +4,13 @@ import { itemsOf } from "../api.js";
 
 const SCAN_POLL_MS = 500;
 
-/** A TOML [[meters]] block for the configuration (the API cannot add devices; this is the honest way). */
-function meterToml({ transport, unit, model }) {
+const ID_RE = /^[A-Za-z0-9._-]{1,36}$/;
+
+/** A TOML [[meters]] block for the configuration file. */
+function meterToml({ id, role, transport, unit, model }) {
   const q = (s) => `"${String(s).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-  return ["[[meters]]", `id = ${q(`meter-${unit}`)}            # choose a name`, `model = ${q(model)}`,
-    `transport = ${q(transport)}`, `unit = ${unit}`, 'role = "grid"                # grid, pv, building or evse:<evse_uid>',
-    ""].join("\n");
+  return ["[[meters]]", `id = ${q(id)}`, `model = ${q(model)}`, `transport = ${q(transport)}`, `unit = ${unit}`,
+    `role = ${q(role)}`, ""].join("\n");
 }
 
 export default {
@@ -17,7 +18,7 @@ export default {
   title: "Commissioning",
   role: "viewer",
   render(root, ctx) {
-    const { api, ui, can } = ctx;
+    const { api, live, ui, can } = ctx;
     const { el, fmt, card, field, confirmAction, toast } = ui;
     const tech = can("technician");
     const timers = new Set();
@@ -222,16 +223,7 @@ export default {
       if (!result) return undefined;
       toast(result.ok ? "Test read: all values plausible." : "Test read finished with problems; see the hints.", result.ok ? "ok" : "warn");
       const values = Object.entries(result.values || {}).map(([name, v]) => ({ name, ...v }));
-      const toml = meterToml(body);
-      const copy = el("button", { type: "button", class: "btn btn-small" }, "Copy");
-      copy.addEventListener("click", async () => {
-        try {
-          await navigator.clipboard.writeText(toml);
-          toast("Copied.", "ok");
-        } catch {
-          toast("Copying is not allowed here; select the text instead.", "warn");
-        }
-      });
+      const saveBox = saveDevice(body);
       ui.fill(readBox, 
         el("div", { class: "read-head" }, ui.pill(result.ok ? "plausible" : "check hints", result.ok ? "ok" : "warn", { "data-testid": "read-verdict" }),
           el("span", { class: "muted small" }, `${result.model} · unit ${result.unit} · ${result.requests} request${result.requests === 1 ? "" : "s"}`)),
@@ -243,14 +235,72 @@ export default {
           { label: "Raw", render: (v) => el("span", { class: "mono small" }, (v.raw || []).join(" ")) },
           { label: "Check", render: (v) => (v.problem ? el("span", { class: "bad-text" }, v.problem, v.hint ? el("span", { class: "hint" }, ` — ${v.hint}`) : null) : ui.pill("ok", "ok")) },
         ], values, { rowAttrs: (v) => ({ "data-value": v.name, class: v.problem ? "row-bad" : null }), emptyText: "No values read." }),
-        el("div", { class: "save-box" },
-          el("h3", null, "Save this device"),
-          el("p", null, "siteedge cannot add a Modbus device from the web UI yet. Add this block to the configuration ",
-            can("admin") ? el("a", { href: "#/system" }, "(System page)") : "(ask an admin)",
-            ", set its id and role, and restart siteedge:"),
-          el("pre", { class: "json", "data-testid": "meter-toml" }, toml), copy));
+        saveBox);
       return undefined;
     });
+
+    /**
+     * Save a test-read device as a [[meters]] entry. Devices live in the configuration file, which only
+     * an admin may change (PUT /api/v1/system/config, checked first, previous file kept as a backup);
+     * siteedge polls the new meter after a restart. Others get the block to hand to an admin.
+     */
+    function saveDevice(device) {
+      const evses = (live.last?.chargers || []).flatMap((c) => (c.evses || []).map((e) => e.evse_uid));
+      const idField = field("Meter id", { name: "meter_id", value: `meter-${device.unit}`, autocapitalize: "none",
+        spellcheck: "false", "data-testid": "save-id", hint: "1–36 letters, digits, '.', '_' or '-'." });
+      const roleField = field("Measures", { type: "select", name: "role", "data-testid": "save-role",
+        options: [["grid", "the grid connection"], ["pv", "solar (PV)"], ["building", "the building"],
+          ...evses.map((uid) => [`evse:${uid}`, `EVSE ${uid}`])] });
+      const snippet = el("pre", { class: "json", "data-testid": "meter-toml" });
+      const block = () => meterToml({ ...device, id: idField.input.value.trim(), role: roleField.input.value });
+      const update = () => { snippet.textContent = block(); };
+      idField.input.addEventListener("input", update);
+      roleField.input.addEventListener("change", update);
+      update();
+      const saveButton = el("button", { type: "button", class: "btn btn-primary", "data-testid": "save-device",
+        hidden: !can("admin") }, "Add to configuration");
+      const outcome = el("div", { class: "save-outcome" });
+      saveButton.addEventListener("click", async () => {
+        const id = idField.input.value.trim();
+        if (!ID_RE.test(id)) return toast("The meter id must be 1–36 letters, digits, '.', '_' or '-'.", "warn");
+        const current = await ui.busy(saveButton, () => api.get("system/config"), { success: () => null });
+        if (!current) return undefined;
+        const proposed = `${current.toml.replace(/\s*$/, "")}\n\n${block()}`;
+        const check = await ui.busy(saveButton, () => api.post("system/config/check", { toml: proposed }), { success: () => null });
+        if (!check) return undefined;
+        if (!check.valid) {
+          ui.fill(outcome, el("p", { class: "notice notice-bad", role: "alert" }, "The configuration would not be valid:"),
+            el("ul", { class: "hints" }, (check.errors || []).map((e) => el("li", null, `${e.key}: ${e.reason}`))));
+          return undefined;
+        }
+        const yes = await confirmAction("Add to configuration", `Add meter ${id} to the configuration file? `
+          + "The previous file is kept as a backup. siteedge polls the meter after a restart.",
+        { confirm: "Save", content: el("pre", { class: "json" }, check.diff || block()) });
+        if (!yes) return undefined;
+        const saved = await ui.busy(saveButton, () => api.put("system/config", { toml: proposed }),
+          { success: () => `Meter ${id} saved to the configuration.` });
+        if (!saved) return undefined;
+        saveButton.disabled = true;
+        const restart = el("button", { type: "button", class: "btn", "data-testid": "restart" }, "Restart siteedge now");
+        restart.addEventListener("click", async () => {
+          const ok = await confirmAction("Restart siteedge", "Restart now? Chargers reconnect and the page reloads its data "
+            + "within a minute; running sessions continue on the chargers.", { confirm: "Restart", danger: true });
+          if (ok) await ui.busy(restart, () => api.post("system/restart", {}), { success: () => "Restarting…" });
+        });
+        ui.fill(outcome, el("p", { class: "notice", role: "status", "data-testid": "save-done" },
+          saved.restart_required === false ? `Saved; ${id} is active.` : `Saved. siteedge starts polling ${id} after a restart.`),
+        saved.restart_required === false ? null : el("div", { class: "row-actions" }, restart));
+        return undefined;
+      });
+      return el("div", { class: "save-box", "data-testid": "save-box" },
+        el("h3", null, "Save this device"),
+        el("div", { class: "form form-grid" }, idField.wrap, roleField.wrap),
+        snippet,
+        can("admin") ? el("div", { class: "row-actions" }, saveButton)
+          : el("p", { class: "hint" }, "Devices are stored in the configuration file, which only an admin can change: "
+            + "hand this block to an admin (System page), who adds it and restarts siteedge."),
+        outcome);
+    }
 
     return () => {
       for (const t of timers) {
