@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from controller.core.clock import Clock
 from controller.core.commissioning import BootAnswer, boot_answer
@@ -17,6 +18,23 @@ from controller.core.transactions import MemoryJournal
 from controller.ocpp.sessions import Sessions
 
 
+class FrameLog(MessageLog, Protocol):
+    """The message log as the OCPP server writes it: also the text of well-formed frames."""
+
+    def record_text(
+        self,
+        charger_id: str,
+        at: datetime,
+        direction: str,
+        message_type: int,
+        unique_id: str,
+        action: str | None,
+        text: str,
+    ) -> None:
+        """Queue a well-formed frame's text as it went over the wire; the log redacts secrets."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class OcppContext:
     """Shared by every charger connection: configuration, clock, event sink, registry, log."""
@@ -25,7 +43,7 @@ class OcppContext:
     clock: Clock
     emit: Callable[[object], None]
     registry: ChargerRegistry | None = None  # None: only configured chargers are approved
-    message_log: MessageLog | None = None  # None: frames are not logged
+    message_log: FrameLog | None = None  # None: frames are not logged
     # Restored after an accidental overwrite (connection-level engineer); check against the original.
     journal: TransactionJournal = field(default_factory=MemoryJournal)
     sessions: Sessions = field(default_factory=Sessions)
@@ -60,6 +78,13 @@ class OcppContext:
         """Hand a redacted frame to the message log, if there is one."""
         if self.message_log is not None:
             self.message_log.record(frame)
+
+    def log_text(
+        self, charger_id: str, direction: str, kind: int, uid: str, action: str | None, text: str
+    ) -> None:
+        """Hand a well-formed frame's text to the message log (which redacts), if there is one."""
+        if self.message_log is not None:
+            self.message_log.record_text(charger_id, self.clock.now(), direction, kind, uid, action, text)
 
     def password_of(self, charger_id: str) -> str | None:
         """The charger's security-profile-1 password, None if it has none."""

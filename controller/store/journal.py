@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import sqlite3
 import threading
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from controller.core.events import MeterSample
 from controller.core.transactions import Decision, TransactionFact, TransactionRecord, decide
 from controller.store.sqlite import Synchronous, ensure_schema, open_sqlite
+from controller.store.writer import GroupCommitWriter
 
 MAX_BATCH = 256  # facts per commit: bounds one commit's latency
 SCHEMA_VERSION = 1
@@ -86,8 +86,12 @@ def record_from_json(text: str) -> TransactionRecord:
     return TransactionRecord(**data)
 
 
+_SAMPLE_FIELDS = tuple(f.name for f in fields(MeterSample))
+
+
 def _sample_json(s: MeterSample) -> dict[str, Any]:
-    data = asdict(s)
+    # Shallow on purpose: asdict() deep-copies every sample of every MeterValues on the writer.
+    data = {name: getattr(s, name) for name in _SAMPLE_FIELDS}
     data["at"] = s.at.isoformat()
     return data
 
@@ -96,10 +100,6 @@ def _sample_json(s: MeterSample) -> dict[str, Any]:
 class _Request:
     fact: TransactionFact
     future: Future[Decision]
-
-
-class _Stop:
-    """Queue sentinel: everything queued before it is committed, then the writer exits."""
 
 
 def _settle(future: Future[Decision], result: Decision | None, exc: BaseException | None = None) -> None:
@@ -151,21 +151,21 @@ class SqliteJournal:
     """Transaction journal on SQLite WAL; `record` resolves only after the fact is committed."""
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: Synchronous = "FULL") -> None:
-        self._path = path
-        self._synchronous: Synchronous = synchronous
-        self._queue: queue.SimpleQueue[_Request | _Stop] = queue.SimpleQueue()
-        self._accept_lock = threading.Lock()
-        self._closed = False
-        ready: Future[None] = Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="journal-writer", daemon=True)
-        self._thread.start()
-        ready.result()  # schema errors surface here
+        self._writer: GroupCommitWriter[_Request, list[Decision]] = GroupCommitWriter(
+            path,
+            name="journal-writer",
+            synchronous=synchronous,
+            max_batch=MAX_BATCH,
+            setup=lambda conn: ensure_schema(conn, _SCHEMA, SCHEMA_VERSION, "journal"),
+            write=self._transaction,
+            done=self._committed,
+            failed=lambda request, exc: _settle(request.future, None, exc),
+        )
         self._read_lock = threading.Lock()
         try:
             self._read: sqlite3.Connection | None = open_sqlite(path, check_same_thread=False)
         except BaseException:
-            self._queue.put(_Stop())
-            self._thread.join()
+            self._writer.close()
             raise
 
     # -- caller side ------------------------------------------------------------------------
@@ -173,11 +173,8 @@ class SqliteJournal:
     def record(self, fact: TransactionFact) -> Future[Decision]:
         """Queue a fact; the future resolves with the decision once it is on disk."""
         request = _Request(fact, Future())
-        with self._accept_lock:
-            if self._closed:
-                request.future.set_exception(RuntimeError("journal is closed"))
-                return request.future
-            self._queue.put(request)
+        if not self._writer.submit(request):
+            request.future.set_exception(RuntimeError("journal is closed"))
         return request.future
 
     def _rows(self, sql: str, args: tuple[Any, ...]) -> list[TransactionRecord]:
@@ -228,12 +225,7 @@ class SqliteJournal:
 
     def close(self) -> None:
         """Stop accepting, commit everything queued, join the writer, close connections."""
-        with self._accept_lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(_Stop())
-        self._thread.join()
+        self._writer.close()
         with self._read_lock:
             if self._read is not None:
                 self._read.close()
@@ -241,69 +233,19 @@ class SqliteJournal:
 
     # -- writer thread ----------------------------------------------------------------------
 
-    def _run(self, ready: Future[None]) -> None:
-        try:
-            conn = open_sqlite(self._path, synchronous=self._synchronous)
-            try:
-                ensure_schema(conn, _SCHEMA, SCHEMA_VERSION, "journal")
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException as exc:  # noqa: BLE001 - handed to __init__, which re-raises it
-            ready.set_exception(exc)
-            return
-        ready.set_result(None)
-        try:
-            stop = False
-            while not stop:
-                batch, stop = self._take()
-                if batch:
-                    self._apply(conn, batch)
-        finally:
-            conn.close()
-
-    def _take(self) -> tuple[list[_Request], bool]:
-        batch: list[_Request] = []
-        request = self._queue.get()
-        while True:
-            if isinstance(request, _Stop):
-                return batch, True
-            batch.append(request)
-            if len(batch) >= MAX_BATCH:
-                return batch, False
-            try:
-                request = self._queue.get_nowait()
-            except queue.Empty:
-                return batch, False
-
-    def _apply(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
-        """Commit a batch in one transaction; if it fails, retry each fact on its own."""
-        try:
-            decisions = self._transaction(conn, batch)
-        except Exception as exc:  # noqa: BLE001 - every failure goes to the callers' futures
-            if len(batch) > 1:
-                for request in batch:
-                    self._apply(conn, [request])
-            else:
-                _settle(batch[0].future, None, exc)
-            return
+    @staticmethod
+    def _committed(batch: list[_Request], decisions: list[Decision]) -> None:
         for request, decision in zip(batch, decisions, strict=True):
             _settle(request.future, decision)
 
     def _transaction(self, conn: sqlite3.Connection, batch: list[_Request]) -> list[Decision]:
+        """Decide and write a batch inside the writer's open transaction."""
         view = _View(conn)
         decisions = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for request in batch:
-                decision = decide(view, request.fact)
-                self._write(conn, request.fact, decision)
-                decisions.append(decision)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        for request in batch:
+            decision = decide(view, request.fact)
+            self._write(conn, request.fact, decision)
+            decisions.append(decision)
         return decisions
 
     @staticmethod

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -18,6 +17,7 @@ from controller.core.clock import rfc3339
 from controller.core.envelope import Lane, Outgoing, uuid7, wrap
 from controller.core.ports import OutboxStats, Stored
 from controller.store.sqlite import Synchronous, ensure_schema, open_sqlite
+from controller.store.writer import GroupCommitWriter
 
 MAX_BATCH = 512  # requests per transaction: bounds one commit's latency and memory
 NEAR_LIMIT = 0.9  # stats().near_limit from this fraction of max_bytes
@@ -64,11 +64,7 @@ class _Ack:
     future: Future[None]
 
 
-class _Stop:
-    """Queue sentinel: everything queued before it is committed, then the writer exits."""
-
-
-_Request = _Put | _Ack | _Stop
+_Request = _Put | _Ack
 
 
 @dataclass(slots=True)
@@ -120,26 +116,26 @@ class SqliteOutbox:
     ) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
-        self._path = path
         self._max_bytes = max_bytes
-        self._synchronous: Synchronous = synchronous
-        self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
-        self._accept_lock = threading.Lock()  # orders put/ack against close's stop sentinel
-        self._closed = False
         self._next_seq: dict[str, int] = {}  # committed values; only the writer touches it
         self._figures = _Figures(0, 0, 0)  # replaced, never mutated, once published
-        ready: Future[None] = Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="outbox-writer", daemon=True)
-        self._thread.start()
-        ready.result()  # schema errors surface here, not in a later put
+        self._writer: GroupCommitWriter[_Request, tuple[_Figures, dict[str, int]]] = GroupCommitWriter(
+            path,
+            name="outbox-writer",
+            synchronous=synchronous,
+            max_batch=MAX_BATCH,
+            setup=self._load,
+            write=self._transaction,
+            done=self._committed,
+            failed=lambda request, exc: _resolve(request.future, exc),
+        )
         # Readers get their own connection: WAL lets them read committed rows while the
         # writer commits. pending() runs in to_thread workers, hence the lock.
         self._read_lock = threading.Lock()
         try:
             self._read: sqlite3.Connection | None = open_sqlite(path, check_same_thread=False)
         except BaseException:
-            self._queue.put(_Stop())  # do not leave the writer thread behind
-            self._thread.join()
+            self._writer.close()  # do not leave the writer thread behind
             raise
 
     # -- caller side (asyncio loop or any thread): never blocks on disk ----------------------
@@ -154,11 +150,9 @@ class SqliteOutbox:
         """Forget delivered rows (idempotent); resolves once the deletion is committed."""
         return self._submit(_Ack(list(rows), Future()))
 
-    def _submit(self, request: _Put | _Ack) -> Future[None]:
-        with self._accept_lock:
-            if self._closed:
-                return _failed(RuntimeError("outbox is closed"))
-            self._queue.put(request)
+    def _submit(self, request: _Request) -> Future[None]:
+        if not self._writer.submit(request):
+            return _failed(RuntimeError("outbox is closed"))
         return request.future
 
     def pending(self, limit: int, exclude: set[int]) -> list[Stored]:
@@ -192,12 +186,7 @@ class SqliteOutbox:
 
     def close(self) -> None:
         """Stop accepting, commit everything queued, join the writer, close connections."""
-        with self._accept_lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(_Stop())
-        self._thread.join()
+        self._writer.close()
         with self._read_lock:
             if self._read is not None:
                 self._read.close()
@@ -216,27 +205,6 @@ class SqliteOutbox:
 
     # -- writer thread: owns the write connection -------------------------------------------
 
-    def _run(self, ready: Future[None]) -> None:
-        try:
-            conn = open_sqlite(self._path, synchronous=self._synchronous)
-            try:
-                self._load(conn)
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException as exc:  # noqa: BLE001 - handed to __init__, which re-raises it
-            ready.set_exception(exc)
-            return
-        ready.set_result(None)
-        try:
-            stop = False
-            while not stop:
-                batch, stop = self._take()
-                if batch:
-                    self._apply(conn, batch)
-        finally:
-            conn.close()
-
     def _load(self, conn: sqlite3.Connection) -> None:
         ensure_schema(conn, _SCHEMA, SCHEMA_VERSION, "outbox")
         pending, size = conn.execute(
@@ -245,66 +213,35 @@ class SqliteOutbox:
         dropped = conn.execute("SELECT value FROM meta WHERE key = 'dropped_telemetry'").fetchone()
         self._figures = _Figures(pending, size, dropped[0] if dropped else 0)
 
-    def _take(self) -> tuple[list[_Put | _Ack], bool]:
-        """Block for one request, then take whatever else is queued, up to MAX_BATCH."""
-        batch: list[_Put | _Ack] = []
-        request = self._queue.get()
-        while True:
-            if isinstance(request, _Stop):
-                return batch, True  # nothing follows the sentinel: close() holds the lock
-            batch.append(request)
-            if len(batch) >= MAX_BATCH:
-                return batch, False
-            try:
-                request = self._queue.get_nowait()
-            except queue.Empty:
-                return batch, False
-
-    def _apply(self, conn: sqlite3.Connection, batch: list[_Put | _Ack]) -> None:
-        """Commit a batch in one transaction; if it fails, retry each request on its own."""
-        try:
-            figures, seqs = self._transaction(conn, batch)
-        except Exception as exc:  # noqa: BLE001 - every failure goes to the callers' futures
-            if len(batch) > 1:
-                # One poison request (say, unserialisable data) must not fail its neighbours.
-                for request in batch:
-                    self._apply(conn, [request])
-            else:
-                _resolve(batch[0].future, exc)
-            return
+    def _committed(self, batch: list[_Request], result: tuple[_Figures, dict[str, int]]) -> None:
+        figures, seqs = result
         self._next_seq.update(seqs)
         self._figures = figures
         for request in batch:
             _resolve(request.future)
 
     def _transaction(
-        self, conn: sqlite3.Connection, batch: list[_Put | _Ack]
+        self, conn: sqlite3.Connection, batch: list[_Request]
     ) -> tuple[_Figures, dict[str, int]]:
+        """Apply a batch inside the writer's open transaction; the figures it leaves behind."""
         figures = replace(self._figures)
         seqs: dict[str, int] = {}  # next seq per stream within this transaction
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for request in batch:
-                if isinstance(request, _Put):
-                    for message, msg_id, ts in request.messages:
-                        self._insert(conn, message, msg_id, ts, figures, seqs)
-                else:
-                    self._delete(conn, request.rows, figures)
-            conn.executemany(
-                "INSERT INTO streams (stream, next_seq) VALUES (?, ?)"
-                " ON CONFLICT (stream) DO UPDATE SET next_seq = excluded.next_seq",
-                seqs.items(),
+        for request in batch:
+            if isinstance(request, _Put):
+                for message, msg_id, ts in request.messages:
+                    self._insert(conn, message, msg_id, ts, figures, seqs)
+            else:
+                self._delete(conn, request.rows, figures)
+        conn.executemany(
+            "INSERT INTO streams (stream, next_seq) VALUES (?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET next_seq = excluded.next_seq",
+            seqs.items(),
+        )
+        if figures.dropped != self._figures.dropped:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('dropped_telemetry', ?)",
+                (figures.dropped,),
             )
-            if figures.dropped != self._figures.dropped:
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('dropped_telemetry', ?)",
-                    (figures.dropped,),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return figures, seqs
 
     def _seq(self, conn: sqlite3.Connection, stream: str, seqs: dict[str, int]) -> int:
@@ -386,11 +323,9 @@ class SqliteOutbox:
     def _delete(self, conn: sqlite3.Connection, rows: Sequence[int], figures: _Figures) -> None:
         for chunk in _chunks(rows):
             marks = ",".join("?" * len(chunk))
-            count, size = conn.execute(
-                f"SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox WHERE row IN ({marks})",
-                chunk,
-            ).fetchone()
-            if count:
-                conn.execute(f"DELETE FROM outbox WHERE row IN ({marks})", chunk)
-                figures.pending -= count
-                figures.bytes -= size
+            # One statement: what it deleted is what the figures lose (unknown rows: nothing).
+            sizes = conn.execute(
+                f"DELETE FROM outbox WHERE row IN ({marks}) RETURNING length(payload)", chunk
+            ).fetchall()
+            figures.pending -= len(sizes)
+            figures.bytes -= sum(size for (size,) in sizes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -18,6 +19,11 @@ from controller.sync.connection import BrokerConnection, online_payload
 from controller.sync.downlink import Downlink
 
 log = logging.getLogger(__name__)
+
+# Deletes of PUBACKed rows are committed in groups at most this long after the first PUBACK:
+# one transaction (and fsync) for many messages. A crash in between only means redelivery of
+# messages the broker already has, which the contract allows (at least once, with ids).
+ACK_DELAY = 0.05
 
 
 class Uplink:
@@ -40,6 +46,15 @@ class Uplink:
         self._wake = asyncio.Event()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row
         self._acking: set[int] = set()  # delivered rows whose delete is not yet committed
+        self._to_delete: list[int] = []  # delivered rows waiting for the next grouped delete
+        self._delete_timer: asyncio.TimerHandle | None = None
+        # Crossings from the outbox and paho threads are coalesced: one loop wake-up for many.
+        self._cross_lock = threading.Lock()
+        self._acked_mids: list[int] = []
+        self._acks_scheduled = False
+        self._wake_scheduled = False
+        self._dirty = True  # rows may have been committed since the drain last read
+        self._more = False  # the drain's last read filled its window: more rows may be waiting
         self._task: asyncio.Task[None] | None = None
         self._downlink = downlink
         self._down_task: asyncio.Task[None] | None = None
@@ -73,6 +88,7 @@ class Uplink:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._delete_acked()  # queued before the outbox closes, so committed by its close
         await asyncio.to_thread(self._conn.stop)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -96,16 +112,25 @@ class Uplink:
     # --- thread crossings ------------------------------------------------------------------
 
     def _wake_threadsafe(self) -> None:
+        with self._cross_lock:
+            if self._wake_scheduled:
+                return  # the scheduled wake-up runs after this commit, so the drain will see it
+            self._wake_scheduled = True
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._committed)
 
     def _state_threadsafe(self, connected: bool, detail: str) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._on_state, connected, detail)
 
     def _ack_threadsafe(self, mid: int) -> None:
+        with self._cross_lock:
+            self._acked_mids.append(mid)
+            if self._acks_scheduled:
+                return
+            self._acks_scheduled = True
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._on_ack, mid)
+            self._loop.call_soon_threadsafe(self._on_acks)
 
     # --- loop side -------------------------------------------------------------------------
 
@@ -121,25 +146,47 @@ class Uplink:
             # the outbox is the truth, so re-send every unacknowledged row (duplicates carry ids).
             self._inflight.clear()
         self._report(detail, force=True)
+        self._dirty = True
         self._wake.set()
 
-    def _on_ack(self, mid: int) -> None:
-        row = self._inflight.pop(mid, None)
-        if row is None:
-            return
-        self.published += 1
-        # Until the delete commits, the row is still "pending" on disk: keep it out of the next
-        # read, or it would be published twice.
-        self._acking.add(row)
-        self._outbox.ack([row]).add_done_callback(lambda f: self._acked_threadsafe(row))
+    def _committed(self) -> None:
+        with self._cross_lock:
+            self._wake_scheduled = False
+        self._dirty = True
+        self._wake.set()
 
-    def _acked_threadsafe(self, row: int) -> None:
+    def _on_acks(self) -> None:
+        with self._cross_lock:
+            mids, self._acked_mids = self._acked_mids, []
+            self._acks_scheduled = False
+        for mid in mids:
+            row = self._inflight.pop(mid, None)
+            if row is None:
+                continue
+            self.published += 1
+            # Until the delete commits, the row is still "pending" on disk: keep it out of the
+            # next read, or it would be published twice.
+            self._acking.add(row)
+            self._to_delete.append(row)
+        if self._to_delete and self._delete_timer is None and self._loop is not None:
+            self._delete_timer = self._loop.call_later(ACK_DELAY, self._delete_acked)
+        if self._more:
+            self._wake.set()  # the window had filled up: room again for rows already waiting
+
+    def _delete_acked(self) -> None:
+        if self._delete_timer is not None:
+            self._delete_timer.cancel()
+            self._delete_timer = None
+        rows, self._to_delete = self._to_delete, []
+        if rows:
+            self._outbox.ack(rows).add_done_callback(lambda f: self._acked_threadsafe(rows))
+
+    def _acked_threadsafe(self, rows: list[int]) -> None:
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._acked, row)
+            self._loop.call_soon_threadsafe(self._acked, rows)
 
-    def _acked(self, row: int) -> None:
-        self._acking.discard(row)
-        self._wake.set()
+    def _acked(self, rows: list[int]) -> None:
+        self._acking.difference_update(rows)
 
     def _report(self, detail: str = "", force: bool = False) -> None:
         stats = self._outbox.stats()
@@ -161,8 +208,16 @@ class Uplink:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            timed_out = not self._wake.is_set()
             self._wake.clear()
-            while self._conn.connected and len(self._inflight) < self._window:
+            # Read only when something may be waiting: a commit since the last read, a read that
+            # filled the window, or the periodic pass (which also catches anything missed).
+            while (
+                (self._dirty or self._more or timed_out)
+                and self._conn.connected
+                and len(self._inflight) < self._window
+            ):
+                self._dirty = timed_out = False
                 room = self._window - len(self._inflight)
                 busy = set(self._inflight.values()) | self._acking
                 rows = await asyncio.to_thread(self._outbox.pending, room, busy)
@@ -173,6 +228,7 @@ class Uplink:
                         break
                     self._inflight[mid] = r.row
                     sent += 1
+                self._more = sent == room
                 if sent < room:
                     break
             self._report()
