@@ -141,11 +141,14 @@ class Security:
         raw = "".join(secrets.choice(SETUP_ALPHABET) for _ in range(SETUP_GROUPS * SETUP_GROUP_LEN))
         self.setup_code = format_setup_code(raw)
         if self._setup_file is not None:
-            self._setup_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._setup_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(self.setup_code + "\n")
-            os.chmod(self._setup_file, 0o600)  # an older file may have had other permissions
+            try:
+                self._setup_file.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self._setup_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(self.setup_code + "\n")
+                os.chmod(self._setup_file, 0o600)  # an older file may have had other permissions
+            except OSError as exc:  # the log line still carries the code
+                log.warning("cannot write the setup code to %s: %s", self._setup_file, exc)
         return self.setup_code
 
     def _remove_setup_file(self) -> None:

@@ -302,7 +302,7 @@ async def test_too_many_streams_get_503() -> None:
     ):
         await next_health(sse_blocks(first))
         second = await http.get("/api/v1/live")
-        assert second.status_code == 503
+        assert second.status_code == 503 and second.json()["code"] == "unavailable"
         assert second.headers["retry-after"] == "10"
         assert (await http.get("/api/v1/health")).status_code == 200
 
