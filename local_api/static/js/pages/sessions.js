@@ -174,6 +174,9 @@ async function renderDetail(root, ctx, id) {
     el("a", { href: "#/sessions", class: "back", "data-testid": "back" }, "← All sessions"),
     el("h1", null, "Session"), el("p", { class: "lead mono" }, id));
   const body = el("div", { class: "session-detail", "data-testid": "session-detail" }, el("p", { class: "loading" }, "Loading…"));
+  const refresh = el("button", { type: "button", class: "btn btn-small", onclick: () => ui.busy(refresh, load(),
+    { success: () => null }) }, "Refresh");
+  head.append(el("div", { class: "form-actions" }, refresh));
   root.append(head, body);
 
   async function load() {
