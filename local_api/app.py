@@ -24,6 +24,7 @@ from controller.core.ports import (
 from controller.core.reports import ReportQueries
 from controller.core.sessions import SessionQueries
 from local_api.auth import AccessControl, Security, auth_router
+from local_api.auth.openapi import document_security
 from local_api.errors import install as install_error_handlers
 from local_api.errors import problem
 from local_api.live import LiveHub, LiveHubFull
@@ -119,6 +120,7 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
     )
     install_error_handlers(app)
+    document_security(app)
     app.include_router(auth_router(security))
 
     def snapshot() -> dict[str, Any]:
