@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "se_"
 HASHING_AT_ONCE = 2
+MAX_SESSIONS_PER_USER = 20  # browsers and devices of one person; more are oldest-out
 T = TypeVar("T")
 
 
@@ -227,12 +228,15 @@ class Security:
     async def _open_session(self, username: str) -> NewSession:
         session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self._clock.now()
-        # Sessions nobody uses again are forgotten here, so neither memory nor the file grows.
+        # Sessions nobody uses again are forgotten here, so neither memory nor the file grows;
+        # beyond MAX_SESSIONS_PER_USER the user's oldest sessions end.
         expired = [d for d, s in self._sessions.items() if session_expired(s.created, s.last_seen, now)]
-        for d in expired:
+        mine = sorted((s for s in self._sessions.values() if s.username == username), key=lambda s: s.created)
+        expired += [s.digest for s in mine[: max(0, len(mine) - MAX_SESSIONS_PER_USER + 1)]]
+        for d in set(expired):
             del self._sessions[d]
         if expired:
-            await asyncio.to_thread(self._store.delete_sessions, expired)
+            await asyncio.to_thread(self._store.delete_sessions, sorted(set(expired)))
         record = SessionRecord(digest(session_id), username, csrf, now, now)
         self._sessions[record.digest] = record
         await asyncio.to_thread(self._store.put_session, record)

@@ -475,3 +475,16 @@ async def test_malformed_requests_get_a_reasoned_4xx_never_a_500(method: str, pa
         if r.status_code == 422:
             assert problem["errors"] and all(set(e) == {"loc", "msg"} for e in problem["errors"])
         assert "y" * 50 not in r.text and "x" * 1000 not in r.text  # inputs are not echoed back
+
+
+async def test_a_users_oldest_sessions_end_beyond_twenty() -> None:
+    async with serve() as run:
+        await with_users(run.security, tech="technician")
+        async with logged_in(run.base_url, "tech") as first:
+            for _ in range(19):
+                async with logged_in(run.base_url, "tech"):
+                    pass
+            assert (await first.get("/api/v1/health")).status_code == 200  # 20 sessions: all alive
+            async with logged_in(run.base_url, "tech") as newest:
+                assert (await newest.get("/api/v1/health")).status_code == 200
+                assert (await first.get("/api/v1/health")).status_code == 401
