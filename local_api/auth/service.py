@@ -237,10 +237,12 @@ class Security:
             del self._sessions[d]
         if expired:
             await asyncio.to_thread(self._store.delete_sessions, sorted(set(expired)))
+        user = self._users.get(username)
+        if user is None:  # deleted by an admin while the password was being checked
+            raise ApiError(401, "wrong username or password", "bad_credentials")
         record = SessionRecord(digest(session_id), username, csrf, now, now)
         self._sessions[record.digest] = record
         await asyncio.to_thread(self._store.put_session, record)
-        user = self._users[username]
         return NewSession(Principal(username, user.role, "session", record.digest, csrf), session_id, csrf)
 
     async def logout(self, principal: Principal) -> None:
