@@ -117,7 +117,8 @@ def parse_frame(raw: str) -> Parsed | Malformed:
         return Malformed(UNKNOWN_ID, "RpcFrameworkError", "message is not a JSON array", reply=True)
     kind = msg[0]
     uid = _readable_id(msg[1]) if len(msg) > 1 else None
-    if _depth_exceeds(msg, MAX_DEPTH):
+    # Nesting deeper than MAX_DEPTH needs more than MAX_DEPTH brackets: most frames skip the walk.
+    if raw.count("[") + raw.count("{") > MAX_DEPTH and _depth_exceeds(msg, MAX_DEPTH):
         reply = kind == CALL
         return Malformed(uid or UNKNOWN_ID, "FormatViolation", f"nested deeper than {MAX_DEPTH}", reply)
     if isinstance(kind, bool) or kind not in (CALL, CALLRESULT, CALLERROR):

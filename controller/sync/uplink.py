@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -23,7 +24,10 @@ log = logging.getLogger(__name__)
 # Deletes of PUBACKed rows are committed in groups at most this long after the first PUBACK:
 # one transaction (and fsync) for many messages. A crash in between only means redelivery of
 # messages the broker already has, which the contract allows (at least once, with ids).
-ACK_DELAY = 0.05
+ACK_DELAY = 0.2
+# A backlog figure that only moved is reported at most this often (every drain pass would send
+# an UplinkChanged through the site for each message); a state change is reported at once.
+REPORT_EVERY = 0.5
 
 
 class Uplink:
@@ -69,6 +73,7 @@ class Uplink:
             on_message=downlink.deliver_threadsafe if downlink else None,
         )
         self._last_reported: tuple[bool, int, int, bool] | None = None
+        self._last_report_at = 0.0
         self.published = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -191,8 +196,15 @@ class Uplink:
     def _report(self, detail: str = "", force: bool = False) -> None:
         stats = self._outbox.stats()
         state = (self._conn.connected, stats.pending, stats.dropped_telemetry, stats.near_limit)
-        if force or state != self._last_reported:
+        last = self._last_reported
+        # Only the backlog moved: throttled (the drain's pass at least once a second reports
+        # where it ends up).
+        backlog_only = last is not None and state[0] == last[0] and state[2:] == last[2:]
+        if not force and backlog_only and time.monotonic() - self._last_report_at < REPORT_EVERY:
+            return
+        if force or state != last:
             self._last_reported = state
+            self._last_report_at = time.monotonic()
             self._emit(
                 UplinkChanged(
                     self._conn.connected,
