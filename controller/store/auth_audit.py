@@ -15,7 +15,7 @@ from pathlib import Path
 from controller.core.reports import AuditEntry
 from controller.core.tokens import Outcome
 from controller.core.uptime import from_us, to_us
-from controller.store.appender import Appender
+from controller.store.appender import appender
 from controller.store.sqlite import ensure_schema, open_sqlite
 
 SCHEMA_VERSION = 1
@@ -41,9 +41,12 @@ class SqliteAuthAudit:
     def __init__(self, path: str | Path, keep_days: int = KEEP_DAYS, max_rows: int = MAX_ROWS) -> None:
         self._keep_us = keep_days * _DAY_US
         self._max_rows = max_rows
-        writer = open_sqlite(path, synchronous="NORMAL", check_same_thread=False)
-        ensure_schema(writer, _SCHEMA, SCHEMA_VERSION, "authorization audit")
-        self._writer = Appender(writer, "auth-audit")
+        self._writer = appender(
+            path,
+            "auth-audit",
+            "NORMAL",
+            lambda c: ensure_schema(c, _SCHEMA, SCHEMA_VERSION, "authorization audit"),
+        )
         self._conn = open_sqlite(path, synchronous="NORMAL", check_same_thread=False)
         self._lock = threading.Lock()
         self._appends = 0
@@ -72,7 +75,7 @@ class SqliteAuthAudit:
             partner[0] if partner else None,
             partner[1] if partner else None,
         )
-        self._writer.put(
+        self._writer.submit(
             lambda c: c.execute(
                 "INSERT INTO decisions (at_us, uid, charger_id, evse_uid, outcome, reason, token,"
                 " country_code, party_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -82,7 +85,7 @@ class SqliteAuthAudit:
         self._appends += 1
         if self._appends % _PRUNE_EVERY == 0:
             cutoff = row[0] - self._keep_us
-            self._writer.put(lambda c: _prune(c, cutoff, self._max_rows))
+            self._writer.submit(lambda c: _prune(c, cutoff, self._max_rows))
 
     def recent(self, limit: int, offset: int = 0) -> list[AuditEntry]:
         """Newest first."""

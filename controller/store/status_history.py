@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from controller.core.uptime import PortHistory, Window, from_us, to_us
-from controller.store.appender import Appender
+from controller.store.appender import appender
 from controller.store.sqlite import ensure_schema, open_sqlite
 
 SCHEMA_VERSION = 1
@@ -52,9 +52,12 @@ class SqliteStatusHistory:
 
     def __init__(self, path: str | Path, keep_days: int = KEEP_DAYS) -> None:
         self._keep_us = keep_days * _DAY_US
-        writer = open_sqlite(path, check_same_thread=False)
-        ensure_schema(writer, _SCHEMA, SCHEMA_VERSION, "status history")
-        self._writer = Appender(writer, "status-history")
+        self._writer = appender(
+            path,
+            "status-history",
+            "FULL",
+            lambda c: ensure_schema(c, _SCHEMA, SCHEMA_VERSION, "status history"),
+        )
         # Reads and the few synchronous writes (windows) share one lock-serialised connection.
         self._conn = open_sqlite(path, check_same_thread=False)
         self._lock = threading.Lock()
@@ -78,23 +81,23 @@ class SqliteStatusHistory:
         at_us = max(to_us(at), self._latest_at.get(evse_uid, 0))
         self._latest_at[evse_uid] = at_us
         row = (evse_uid, at_us, status, reason[:200])
-        self._writer.put(lambda c: _insert(c, [row]))
+        self._writer.submit(lambda c: _insert(c, [row]))
         self._appends += 1
         if self._appends % _PRUNE_EVERY == 0:
             cutoff = at_us - self._keep_us
-            self._writer.put(lambda c: _prune(c, cutoff))
+            self._writer.submit(lambda c: _prune(c, cutoff))
 
     def mark_alive(self, at: datetime) -> None:
         """siteedge is running at `at` (called every minute)."""
         at_us = to_us(at)
-        self._writer.put(
+        self._writer.submit(
             lambda c: c.execute("INSERT OR REPLACE INTO alive (k, at_us) VALUES (1, ?)", (at_us,))
         )
 
     def record_peak(self, session_id: str, peak_w: float) -> None:
         """A session's peak power went up."""
         row = (session_id, float(peak_w))
-        self._writer.put(
+        self._writer.submit(
             lambda c: c.execute(
                 "INSERT INTO peaks (session_id, peak_w) VALUES (?, ?) ON CONFLICT (session_id)"
                 " DO UPDATE SET peak_w = max(peak_w, excluded.peak_w)",
