@@ -16,6 +16,7 @@ import uvicorn
 from controller import __version__
 from controller.core import location
 from controller.core.clock import Clock, SystemClock, rfc3339
+from controller.core.clocksync import ClockSync
 from controller.core.config import Config, ConfigError, Problem, validate
 from controller.core.envelope import Outgoing, Topics
 from controller.core.events import (
@@ -49,6 +50,7 @@ from controller.core.uplink import (
 from controller.ocpp.commands import CommandService
 from controller.ocpp.context import OcppContext
 from controller.ocpp.local_lists import LocalListManager, LocalListSettings
+from controller.ocpp.price_display import PriceDisplay
 from controller.ocpp.server import OcppServer
 from controller.store.accounts import SqliteAccountStore
 from controller.store.auth_audit import SqliteAuthAudit
@@ -67,6 +69,7 @@ from controller.sync.sessions import SessionService
 from controller.sync.tariffs import TariffSync
 from controller.sync.tokens import TokenSync
 from controller.sync.uplink import Uplink
+from controller.system.clocksync import LinuxClockSync
 from drivers.library import available as device_models
 from drivers.library import load_device, models_of
 from drivers.service import ModbusService
@@ -144,9 +147,12 @@ def _library() -> list[dict[str, str]]:
 class SiteController:
     """siteedge in one asyncio process: OCPP server, meter polling, uplink and web API."""
 
-    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: Config, clock: Clock | None = None, *, clock_sync: ClockSync | None = None
+    ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self.clock_sync = clock_sync or LinuxClockSync()  # tests inject a controllable one
         self.bus = EventBus()
         self.site = Site(config, self.clock, self.bus.publish, config.mqtt.telemetry_interval)
         self.hub = LiveHub()
@@ -197,6 +203,7 @@ class SiteController:
             clock=self.clock,
             send=self.uplink.enqueue,
             topics=self._topics,
+            clock_sync=self.clock_sync,
         )
         # Status history, NEVI uptime and quarterly data, partner reports (docs/adr/0005-uptime.md).
         self.status_history = SqliteStatusHistory(data_dir / "reports.sqlite3")
@@ -230,6 +237,7 @@ class SiteController:
             authorizer=self.authorizer,
         )
         self.commands = CommandService(ocpp_ctx.sessions, config)
+        self.price_display = PriceDisplay(config, self.commands, self.sessions.price, self._connected_version)
         self.ocpi_commands = OcpiCommands(
             self.commands,
             self.authorizer,
@@ -282,6 +290,10 @@ class SiteController:
             TransactionAuthorizationFailed,
         ):
             self.bus.subscribe(tx_event, self.sessions.handle)
+        self.bus.subscribe(MeterRead, self.sessions.handle_meter)
+        self.bus.subscribe(MeterFailed, self.sessions.handle_meter)
+        self.bus.subscribe(ChargerBooted, self.price_display.handle)
+        self.bus.subscribe(ChargerDisconnected, self.price_display.handle)
         if not self.config.auth.free_vend:  # a free-vend site needs no lists: nobody is refused
             self.bus.subscribe(ChargerBooted, lambda e: self._schedule_list_sync(e.charger_id, 2.0))
 
@@ -393,6 +405,7 @@ class SiteController:
         await self.uplink.start()
         await asyncio.to_thread(self._publish_location)
         self._spawn(self.sessions.run(), "sessions")
+        self._spawn(self.price_display.run(), "price-display")
         await self.reports.recover()  # before any charger can report a status
         self._spawn(self.reports.run(), "reports")
         await self.ocpp.start()
@@ -408,6 +421,7 @@ class SiteController:
             chargers=self.registry,
             messages=self.message_log,
             sessions=self.sessions,
+            settlement=self.sessions,
             authorizations=self.authorizer,
             reports=self.reports,
             power=self.site,
@@ -474,7 +488,7 @@ class SiteController:
         await self.ocpp.stop()
         await self.sessions.drain(5.0)  # no charger is connected: the last events are all queued
         for task in list(self._tasks):
-            if task.get_name().startswith(("meter-", "sessions", "local-list-", "reports")):
+            if task.get_name().startswith(("meter-", "sessions", "local-list-", "reports", "price-display")):
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.ocpi_commands.close()

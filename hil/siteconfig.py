@@ -13,6 +13,7 @@ class SimCharger:
     ocpp_version: str = "1.6"
     evses: int = 1
     password: str | None = None
+    price_display: str | None = None  # none | ocpp201 | datatransfer:<vendorId>:<messageId>
 
     def evse_uid(self, n: int) -> str:
         """The OCPI EVSE uid of EVSE n (1-based)."""
@@ -122,6 +123,8 @@ def render(spec: SiteSpec) -> str:
         lines += ["[[chargers]]", f"id = {_q(c.id)}"]
         if c.password:
             lines.append(f"password = {_q(c.password)}")
+        if c.price_display:
+            lines.append(f"price_display = {_q(c.price_display)}")
         for n in range(1, c.evses + 1):
             lines += [
                 "[[chargers.evses]]",

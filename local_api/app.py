@@ -23,6 +23,7 @@ from controller.core.ports import (
 )
 from controller.core.reports import ReportQueries
 from controller.core.sessions import SessionQueries
+from controller.core.settlement import Settlement
 from local_api.auth import AccessControl, Security, auth_router
 from local_api.auth.openapi import document_security
 from local_api.errors import install as install_error_handlers
@@ -35,6 +36,7 @@ from local_api.routes_commands import commands_router
 from local_api.routes_modbus import modbus_router
 from local_api.routes_reports import reports_router
 from local_api.routes_sessions import sessions_router
+from local_api.routes_settlement import settlement_router
 from local_api.routes_site import PowerView, site_router
 from local_api.routes_tokens import tokens_router
 
@@ -105,6 +107,7 @@ def create_app(
     chargers: ChargerAdmin | None = None,
     messages: MessageLog | None = None,
     sessions: SessionQueries | None = None,
+    settlement: Settlement | None = None,
     authorizations: AuthorizationView | None = None,
     reports: ReportQueries | None = None,
     power: PowerView | None = None,
@@ -167,6 +170,8 @@ def create_app(
         app.include_router(chargers_router(chargers, messages))
     if sessions is not None:
         app.include_router(sessions_router(sessions, reports))
+    if settlement is not None:
+        app.include_router(settlement_router(settlement))
     if reports is not None:
         app.include_router(reports_router(reports))
     if authorizations is not None:

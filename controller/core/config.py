@@ -116,6 +116,11 @@ class EvseSettings:
     max_amperage: int
     max_electric_power: int | None
     tariff_ids: tuple[str, ...] = ()  # OCPI Connector tariff_ids, first valid one applies
+    # Settlement: which register the CDR bills ("charger", "meter"; None: the bound meter if any)
+    # and how far charger and meter may disagree before an alarm (the larger of the two bounds).
+    energy_source: str | None = None
+    energy_tolerance_pct: float = 1.0
+    energy_tolerance_kwh: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,7 @@ class ChargerSettings:
     password: str | None = field(repr=False)
     evses: tuple[EvseSettings, ...]
     security_profile: int = 0  # OCPP security profile 0-3 (1: Basic, 2: TLS + Basic, 3: mutual TLS)
+    price_display: str = "ocpp201"  # none | ocpp201 | datatransfer:<vendorId>:<messageId>
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +345,14 @@ _CHARGER: dict[str, _Field] = {
     "password": _Field(str, None, _pattern(r".{16,40}", "16 to 40 characters (OCPP AuthorizationKey)")),
     "evses": _Field(list),
     "security_profile": _Field(int, None, _range(0, 3)),
+    "price_display": _Field(
+        str,
+        "ocpp201",
+        _pattern(
+            r"none|ocpp201|datatransfer:[^:\s]{1,255}:[^:\s]{1,50}",
+            "none, ocpp201 or datatransfer:<vendorId>:<messageId>",
+        ),
+    ),
 }
 _EVSE: dict[str, _Field] = {
     "ocpp_evse": _Field(int, check=_range(1, 99)),
@@ -353,6 +367,9 @@ _EVSE: dict[str, _Field] = {
     "max_amperage": _Field(int, 32, _range(1, 1000)),
     "max_electric_power": _Field(int, None, _range(1, 2_000_000)),
     "tariff_ids": _Field(list, (), lambda v: _tariff_ids(v)),  # defined below
+    "energy_source": _Field(str, None, _one_of("charger", "meter")),
+    "energy_tolerance_pct": _Field((int, float), 1.0, _range(0, 100)),
+    "energy_tolerance_kwh": _Field((int, float), 0.1, _range(0, 1000)),
 }
 
 
@@ -499,7 +516,16 @@ def _evses(raw: Any, prefix: str, problems: list[Problem]) -> tuple[EvseSettings
     for i, item in enumerate(raw):
         v = _section(item, _EVSE, f"{prefix}[{i}]", problems)
         if len(v) == len(_EVSE):
-            out.append(EvseSettings(**{**v, "tariff_ids": tuple(v["tariff_ids"])}))
+            out.append(
+                EvseSettings(
+                    **{
+                        **v,
+                        "tariff_ids": tuple(v["tariff_ids"]),
+                        "energy_tolerance_pct": float(v["energy_tolerance_pct"]),
+                        "energy_tolerance_kwh": float(v["energy_tolerance_kwh"]),
+                    }
+                )
+            )
     return tuple(out)
 
 
@@ -635,7 +661,13 @@ def validate(doc: Mapping[str, Any]) -> Config:
             problems.append(Problem(f"chargers[{i}].id", f"duplicate charger id {v['id']!r}"))
         profile = _security_profile(v, ocpp, f"chargers[{i}]", problems)
         chargers.append(
-            ChargerSettings(id=v["id"], password=v["password"], evses=evses, security_profile=profile)
+            ChargerSettings(
+                id=v["id"],
+                password=v["password"],
+                evses=evses,
+                security_profile=profile,
+                price_display=v["price_display"],
+            )
         )
 
     meters: list[MeterSettings] = []
@@ -662,11 +694,18 @@ def validate(doc: Mapping[str, Any]) -> Config:
                 role=v["role"],
                 poll_interval=float(v["poll_interval"]),
                 timeout=float(v["timeout"]),
-                slow_interval=max(float(v["slow_interval"]), float(v["poll_interval"])),
+                # An EVSE meter's counter is what a CDR may bill: read it every poll unless told.
+                slow_interval=max(
+                    float(v["slow_interval"])
+                    if "slow_interval" in raw or not v["role"].startswith("evse:")
+                    else float(v["poll_interval"]),
+                    float(v["poll_interval"]),
+                ),
             )
         )
 
     modbus_chargers = _modbus_chargers(doc.get("modbus_chargers"), seen_uids, meters, problems)
+    _check_energy_sources(chargers, meters, problems)
 
     if problems or mqtt is None:
         raise ConfigError(problems or [Problem("mqtt", "invalid")])
@@ -687,6 +726,22 @@ def validate(doc: Mapping[str, Any]) -> Config:
             auth["local_list_recent_days"],
         ),
     )
+
+
+def _check_energy_sources(
+    chargers: list[ChargerSettings], meters: list[MeterSettings], problems: list[Problem]
+) -> None:
+    """energy_source = "meter" needs a meter bound to that EVSE (role evse:<uid>)."""
+    bound = {m.role[5:] for m in meters if m.role.startswith("evse:")}
+    for i, c in enumerate(chargers):
+        for j, e in enumerate(c.evses):
+            if e.energy_source == "meter" and e.evse_uid not in bound:
+                problems.append(
+                    Problem(
+                        f"chargers[{i}].evses[{j}].energy_source",
+                        f"is meter but no [[meters]] entry has role evse:{e.evse_uid}",
+                    )
+                )
 
 
 def _modbus_chargers(

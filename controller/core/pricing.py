@@ -57,6 +57,7 @@ contradicts itself (also in docs/adr/0003-tariff-engine.md):
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -783,3 +784,66 @@ def price_before_start(tariff: Tariff, tz: tzinfo, at: datetime) -> dict[str, An
         "valid_until": None if valid_until is None else valid_until.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "text": text,
     }
+
+
+# --- price display on chargers ---------------------------------------------------------------------
+
+DISPLAY_MAX = 512  # OCPP 2.0.1 MessageContentType.content and a sane bound for vendor DataTransfer
+DISPLAY_MESSAGE_ID_BASE = 9100  # SetDisplayMessage id = base + EVSE number: re-sending replaces it
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayTarget:
+    """How a charger shows a price: "ocpp201" (SetDisplayMessage) or a vendor's DataTransfer."""
+
+    kind: str  # ocpp201 | datatransfer
+    vendor_id: str | None = None
+    message_id: str | None = None
+
+
+def display_target(setting: str, ocpp_version: str | None) -> DisplayTarget | None:
+    """The charger's configured price_display for its protocol; None: it shows no price."""
+    if setting == "ocpp201" and ocpp_version == "2.0.1":
+        return DisplayTarget("ocpp201")
+    if setting.startswith("datatransfer:") and ocpp_version == "1.6":
+        _, vendor, message = setting.split(":", 2)
+        return DisplayTarget("datatransfer", vendor, message)
+    return None  # "none", or a setting the charger's protocol cannot carry
+
+
+def display_text(price: dict[str, Any], ocpp_evse: int, evses_on_charger: int) -> str | None:
+    """What the charger shows for one EVSE's ad hoc price (price_before_start); None: no tariff."""
+    if price.get("tariff_id") is None:
+        return None
+    prefix = f"EVSE {ocpp_evse}: " if evses_on_charger > 1 else ""
+    text = f"{prefix}{price['text']}"
+    return text if len(text) <= DISPLAY_MAX else text[: DISPLAY_MAX - 1] + "…"
+
+
+def display_request(
+    target: DisplayTarget, price: dict[str, Any], text: str, ocpp_evse: int, evses_on_charger: int
+) -> tuple[str, dict[str, Any]]:
+    """(OCPP action, params in wire camelCase) that shows `text` for an EVSE on the charger."""
+    if target.kind == "ocpp201":
+        message: dict[str, Any] = {
+            "id": DISPLAY_MESSAGE_ID_BASE + ocpp_evse,
+            "priority": "NormalCycle",
+            "message": {"format": "UTF8", "content": text},
+        }
+        if evses_on_charger > 1:
+            # Assumption (docs/price-display.md): a per-EVSE display is addressed as component
+            # "Display" of that EVSE; a charger with one display shows the prefixed text anyway.
+            message["display"] = {"name": "Display", "evse": {"id": ocpp_evse}}
+        return "SetDisplayMessage", {"message": message}
+    data = {
+        "connectorId": ocpp_evse,
+        "tariffId": price.get("tariff_id"),
+        "currency": price.get("currency"),
+        "text": text,
+        "components": [
+            {k: c[k] for k in ("type", "price_excl_vat", "price_incl_vat", "step_size")}
+            for c in price.get("components", [])
+        ],
+    }
+    wire = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return "DataTransfer", {"vendorId": target.vendor_id, "messageId": target.message_id, "data": wire}

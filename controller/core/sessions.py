@@ -203,6 +203,48 @@ def signed_values(samples: Sequence[MeterSample]) -> list[SignedValue]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A bound meter's energy register (absolute Wh) as read at an instant (the site's clock)."""
+
+    at: datetime
+    wh: float
+
+    def to_json(self) -> list[Any]:
+        """Compact JSON form [time, Wh]."""
+        return [rfc3339_us(self.at), self.wh]
+
+    @staticmethod
+    def from_json(d: Sequence[Any] | None) -> Reading | None:
+        """Inverse of to_json (None stays None)."""
+        return None if d is None else Reading(parse_datetime(d[0], "at"), float(d[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """Something about a session's figures a technician and the eMSP must know (an alarm).
+
+    Kinds: energy_mismatch, meter_gap (from `at` until `until`), energy_source_fallback,
+    clock_unsynced, clock_step.
+    """
+
+    kind: str
+    at: datetime
+    detail: str
+    until: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (also the API's)."""
+        return {"kind": self.kind, "at": rfc3339_us(self.at), "detail": self.detail, "until": _ts(self.until)}
+
+    @staticmethod
+    def from_json(d: Mapping[str, Any]) -> Flag:
+        """Inverse of to_json."""
+        at = _dt(d["at"])
+        assert at is not None
+        return Flag(d["kind"], at, d["detail"], _dt(d.get("until")))
+
+
 def rfc3339_us(ts: datetime) -> str:
     """UTC RFC 3339 with microseconds, for the store (the wire uses rfc3339's milliseconds)."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -239,12 +281,43 @@ class SessionRecord:
     stop_reason: str | None = None
     invalid: bool = False  # set when the authorization later turned out invalid
     ocpi: dict[str, Any] = field(default_factory=dict)
-    cdr_id: str | None = None  # set once the CDR was built and stored
+    cdr_id: str | None = None  # set once the CDR was built and stored; the latest after corrections
+    # Settlement (docs/adr/0004-energy-source.md): `points` are the charger's registers,
+    # `meter_points` the bound meter's (Wh since its start reading); `energy_source` says which bills.
+    energy_source: str = "charger"
+    meter_points: list[MeterPoint] = field(default_factory=list)
+    meter_start: Reading | None = None
+    meter_last: Reading | None = None  # the latest accepted reading while the session ran
+    meter_stop: Reading | None = None
+    flags: list[Flag] = field(default_factory=list)
+    run_id: str | None = None  # the controller run whose monotonic clock mono_start belongs to
+    mono_start: float | None = None
+    duration_s: float | None = None  # measured once ended: monotonic if possible (duration_source)
+    duration_source: str | None = None  # "monotonic" or "timestamps"
+
+    @property
+    def billed(self) -> list[MeterPoint]:
+        """The energy series the CDR bills: the meter's or the charger's (energy_source)."""
+        return self.meter_points if self.energy_source == "meter" else self.points
+
+    @property
+    def charger_wh(self) -> float:
+        """Energy the charger's registers report so far (Wh)."""
+        return self.points[-1].energy_wh if self.points else 0.0
+
+    @property
+    def meter_wh(self) -> float | None:
+        """Energy the bound meter counted from the start reading to the stop (or latest) one."""
+        end = self.meter_stop or self.meter_last
+        if self.meter_start is None or end is None:
+            return None
+        return max(0.0, end.wh - self.meter_start.wh)
 
     @property
     def kwh(self) -> float:
-        """Energy delivered so far in kWh (4 decimals)."""
-        wh = self.points[-1].energy_wh if self.points else 0.0
+        """Energy delivered so far in kWh (4 decimals), from the billed series."""
+        billed = self.billed
+        wh = billed[-1].energy_wh if billed else 0.0
         return float(round4(Decimal(str(wh)) / 1000))
 
     def header(self) -> dict[str, Any]:
@@ -270,11 +343,22 @@ class SessionRecord:
             "invalid": self.invalid,
             "ocpi": self.ocpi,
             "cdr_id": self.cdr_id,
+            "energy_source": self.energy_source,
+            "meter_start": None if self.meter_start is None else self.meter_start.to_json(),
+            "meter_last": None if self.meter_last is None else self.meter_last.to_json(),
+            "meter_stop": None if self.meter_stop is None else self.meter_stop.to_json(),
+            "flags": [f.to_json() for f in self.flags],
+            "run_id": self.run_id,
+            "mono_start": self.mono_start,
+            "duration_s": self.duration_s,
+            "duration_source": self.duration_source,
         }
 
     @staticmethod
-    def from_header(d: Mapping[str, Any], points: Sequence[MeterPoint]) -> SessionRecord:
-        """Inverse of header() plus the stored points."""
+    def from_header(
+        d: Mapping[str, Any], points: Sequence[MeterPoint], meter_points: Sequence[MeterPoint] = ()
+    ) -> SessionRecord:
+        """Inverse of header() plus the stored points (charger's and meter's)."""
         started = _dt(d["started_at"])
         updated = _dt(d["last_updated"])
         assert started is not None and updated is not None
@@ -299,6 +383,16 @@ class SessionRecord:
             invalid=bool(d.get("invalid", False)),
             ocpi=dict(d.get("ocpi") or {}),
             cdr_id=d.get("cdr_id"),
+            energy_source=d.get("energy_source", "charger"),
+            meter_points=list(meter_points),
+            meter_start=Reading.from_json(d.get("meter_start")),
+            meter_last=Reading.from_json(d.get("meter_last")),
+            meter_stop=Reading.from_json(d.get("meter_stop")),
+            flags=[Flag.from_json(f) for f in d.get("flags", [])],
+            run_id=d.get("run_id"),
+            mono_start=d.get("mono_start"),
+            duration_s=d.get("duration_s"),
+            duration_source=d.get("duration_source"),
         )
 
 
@@ -339,15 +433,20 @@ def open_session(key: str, charger_id: str, started_at: datetime, ctx: SessionCo
 
 
 def _add_point(rec: SessionRecord, at: datetime, energy_wh: float | None) -> list[MeterPoint]:
-    """Append a point if it is newer; registers never go back (a regressing sample is clamped)."""
+    """Append a charger point if it is newer; registers never go back (a regressing one is clamped)."""
+    return add_point(rec.points, at, energy_wh)
+
+
+def add_point(series: list[MeterPoint], at: datetime, energy_wh: float | None) -> list[MeterPoint]:
+    """Append a point to a series if it is newer, clamped to never go back; returns what was added."""
     if energy_wh is None:
         return []
-    last = rec.points[-1] if rec.points else None
+    last = series[-1] if series else None
     value = max(energy_wh, last.energy_wh) if last is not None else energy_wh
     if last is not None and at <= last.at:
         return []  # older or same instant: the journal already refused to regress; keep the timeline
     point = MeterPoint(at, value)
-    rec.points.append(point)
+    series.append(point)
     return [point]
 
 
@@ -573,8 +672,14 @@ def cdr_object(
     party_id: str,
     location: Mapping[str, Any],
     now: datetime,
+    *,
+    cdr_id: str | None = None,
+    remark: str | None = None,
 ) -> dict[str, Any]:
-    """The OCPI 2.2.1 CDR of an ended session: sealed with the tariff and token of its start."""
+    """The OCPI 2.2.1 CDR of an ended session: sealed with the tariff and token of its start.
+
+    `cdr_id` replaces the session's own id (a corrected CDR); `remark` is added to the CDR's.
+    """
     assert rec.ended_at is not None, "a CDR needs an ended session"
     fields = cost.to_ocpi()
     periods = fields["charging_periods"] or [
@@ -585,7 +690,7 @@ def cdr_object(
         {
             "country_code": country_code,
             "party_id": party_id,
-            "id": cdr_id_of(rec.key),
+            "id": cdr_id or cdr_id_of(rec.key),
             "start_date_time": rfc3339(rec.started_at),
             "end_date_time": rfc3339(rec.ended_at),
             "session_id": rec.session_id,
@@ -606,10 +711,18 @@ def cdr_object(
             "total_time_cost": fields["total_time_cost"],
             "total_parking_time": fields["total_parking_time"],
             "total_parking_cost": fields["total_parking_cost"],
-            "remark": None if rec.tariff is not None else "no tariff applied at this EVSE: cost 0",
+            "remark": join_remarks(
+                None if rec.tariff is not None else "no tariff applied at this EVSE: cost 0", remark
+            ),
             "last_updated": rfc3339(now),
         }
     )
+
+
+def join_remarks(*parts: str | None) -> str | None:
+    """An OCPI remark of the given parts, joined and cut to the 255 characters OCPI allows."""
+    text = "; ".join(p for p in parts if p)
+    return None if not text else text if len(text) <= 255 else text[:254] + "…"
 
 
 def due(last_sent: float | None, now: float, interval: float, force: bool) -> bool:
@@ -643,6 +756,13 @@ def meter_id_for(config: Config, evse_uid: str) -> str | None:
     return next((m.id for m in config.meters if m.role == f"evse:{evse_uid}"), None)
 
 
+def duration_of(rec: SessionRecord) -> float | None:
+    """Seconds from start to end: the measured (monotonic) duration when known, else timestamps."""
+    if rec.duration_s is not None:
+        return rec.duration_s
+    return None if rec.ended_at is None else (rec.ended_at - rec.started_at).total_seconds()
+
+
 # --- partner report ------------------------------------------------------------------------------
 
 
@@ -672,7 +792,7 @@ def partner_report(records: Sequence[SessionRecord], start: datetime, end: datet
             else:
                 incl += Decimal(str(total["incl_vat"]))
         ended = [r for r in rs if r.ended_at is not None]
-        seconds = sum((r.ended_at - r.started_at).total_seconds() for r in ended if r.ended_at is not None)
+        seconds = sum(duration_of(r) or 0.0 for r in ended)
         out.append(
             {
                 "country_code": cc,
@@ -696,8 +816,13 @@ def partner_report(records: Sequence[SessionRecord], start: datetime, end: datet
 class SessionStore(Protocol):
     """Durable sessions, their meter points and the one CDR of each (implemented in store/)."""
 
-    def save(self, rec: SessionRecord, new_points: Sequence[MeterPoint]) -> None:
-        """Store the record's header and append its new points; durable when this returns."""
+    def save(
+        self,
+        rec: SessionRecord,
+        new_points: Sequence[MeterPoint],
+        new_meter_points: Sequence[MeterPoint] = (),
+    ) -> None:
+        """Store the record's header and append its new (charger and meter) points; durable on return."""
         ...
 
     def open_sessions(self) -> list[SessionRecord]:
@@ -726,6 +851,28 @@ class SessionStore(Protocol):
 
     def mark_cdr_sent(self, session_id: str) -> None:
         """The CDR is committed in the outbox; never hand it over again."""
+        ...
+
+    def cdr_sent(self, session_id: str) -> bool:
+        """True once the session's first CDR is committed in the outbox."""
+        ...
+
+    def add_correction(
+        self, session_id: str, credit: dict[str, Any], cdr: dict[str, Any], reason: str
+    ) -> None:
+        """Store a credit CDR and its replacement together (in this order); durable on return."""
+        ...
+
+    def unsent_corrections(self) -> list[tuple[int, dict[str, Any]]]:
+        """(sequence number, CDR) of correction CDRs not yet in the outbox, in the order stored."""
+        ...
+
+    def mark_correction_sent(self, seqs: Sequence[int]) -> None:
+        """These correction CDRs are committed in the outbox."""
+        ...
+
+    def cdrs_of(self, session_id: str) -> list[dict[str, Any]]:
+        """Every CDR of a session in the order made: the original, then credit/replacement pairs."""
         ...
 
     def close(self) -> None:

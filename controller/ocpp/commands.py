@@ -64,6 +64,7 @@ COMMANDS_201 = (
     "UpdateFirmware",
     "GetLog",
     "DataTransfer",
+    "SetDisplayMessage",
 )
 _MODULES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "1.6": (call16, COMMANDS_16),

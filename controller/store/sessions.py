@@ -27,7 +27,18 @@ CREATE TABLE IF NOT EXISTS cdrs (
     session_id TEXT PRIMARY KEY, cdr_id TEXT NOT NULL UNIQUE, cdr TEXT NOT NULL, sent INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tariffs (tariff_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meter_points (
+    session_id TEXT NOT NULL, n INTEGER NOT NULL, point TEXT NOT NULL,
+    PRIMARY KEY (session_id, n)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS corrections (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, cdr_id TEXT NOT NULL UNIQUE,
+    cdr TEXT NOT NULL, reason TEXT NOT NULL, sent INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS corrections_by_session ON corrections (session_id, seq);
 """
+# Both point series of a session: the charger's registers and the bound meter's.
+_SERIES = ("points", "meter_points")
 
 
 def _dump(obj: Any) -> str:
@@ -41,9 +52,9 @@ class SqliteSessionStore:
         self._conn = open_sqlite(path, check_same_thread=False)
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
-        # Points already stored per session: the next one's number (a point is never rewritten
-        # except the last, which a stop may correct).
-        self._counts: dict[str, int] = {}
+        # Points already stored per (series, session): the next one's number (a point is never
+        # rewritten except the last, which a stop may correct).
+        self._counts: dict[tuple[str, str], int] = {}
 
     def close(self) -> None:
         """Close the connection."""
@@ -52,21 +63,32 @@ class SqliteSessionStore:
 
     # --- sessions --------------------------------------------------------------------------
 
-    def _count(self, session_id: str) -> int:
-        if session_id not in self._counts:
+    def _count(self, table: str, session_id: str) -> int:
+        if (table, session_id) not in self._counts:
             row = self._conn.execute(
-                "SELECT COUNT(*) FROM points WHERE session_id = ?", (session_id,)
+                f"SELECT COUNT(*) FROM {table} WHERE session_id = ?", (session_id,)
             ).fetchone()
-            self._counts[session_id] = int(row[0])
-        return self._counts[session_id]
+            self._counts[(table, session_id)] = int(row[0])
+        return self._counts[(table, session_id)]
 
-    def save(self, rec: SessionRecord, new_points: Sequence[MeterPoint]) -> None:
-        """Store the header and the new points in one transaction."""
+    def _write_points(self, table: str, session_id: str, points: Sequence[MeterPoint], new: int) -> None:
+        # A stop may correct the last point in place: stored points beyond the record's are
+        # rewritten by position, so the stored list always equals the record's.
+        first = max(0, len(points) - new)
+        self._conn.executemany(
+            f"INSERT OR REPLACE INTO {table} (session_id, n, point) VALUES (?, ?, ?)",
+            [(session_id, i, _dump(points[i].to_json())) for i in range(first, len(points))],
+        )
+
+    def save(
+        self,
+        rec: SessionRecord,
+        new_points: Sequence[MeterPoint],
+        new_meter_points: Sequence[MeterPoint] = (),
+    ) -> None:
+        """Store the header and the new points of both series in one transaction."""
         with self._lock:
-            n = self._count(rec.session_id)
-            # A stop may correct the last point in place: stored points beyond the record's are
-            # rewritten by position, so the stored list always equals the record's.
-            first = max(0, len(rec.points) - len(new_points))
+            counts = {t: self._count(t, rec.session_id) for t in _SERIES}
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.execute(
@@ -82,29 +104,29 @@ class SqliteSessionStore:
                         _dump(rec.header()),
                     ),
                 )
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO points (session_id, n, point) VALUES (?, ?, ?)",
-                    [
-                        (rec.session_id, i, _dump(rec.points[i].to_json()))
-                        for i in range(first, len(rec.points))
-                    ],
-                )
+                self._write_points("points", rec.session_id, rec.points, len(new_points))
+                self._write_points("meter_points", rec.session_id, rec.meter_points, len(new_meter_points))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            self._counts[rec.session_id] = max(n, len(rec.points))
+            self._counts[("points", rec.session_id)] = max(counts["points"], len(rec.points))
+            self._counts[("meter_points", rec.session_id)] = max(
+                counts["meter_points"], len(rec.meter_points)
+            )
 
-    def _points(self, session_id: str) -> list[MeterPoint]:
+    def _points(self, table: str, session_id: str) -> list[MeterPoint]:
         rows = self._conn.execute(
-            "SELECT point FROM points WHERE session_id = ? ORDER BY n", (session_id,)
+            f"SELECT point FROM {table} WHERE session_id = ? ORDER BY n", (session_id,)
         ).fetchall()
         return [MeterPoint.from_json(json.loads(r[0])) for r in rows]
 
     def _record(self, header: str, with_points: bool) -> SessionRecord:
         doc = json.loads(header)
-        points = self._points(doc["session_id"]) if with_points else []
-        return SessionRecord.from_header(doc, points)
+        if not with_points:
+            return SessionRecord.from_header(doc, [])
+        sid = doc["session_id"]
+        return SessionRecord.from_header(doc, self._points("points", sid), self._points("meter_points", sid))
 
     def open_sessions(self) -> list[SessionRecord]:
         """Sessions not final yet, with their points."""
@@ -169,6 +191,51 @@ class SqliteSessionStore:
         """Never hand this CDR over again."""
         with self._lock:
             self._conn.execute("UPDATE cdrs SET sent = 1 WHERE session_id = ?", (session_id,))
+
+    def cdr_sent(self, session_id: str) -> bool:
+        """True once the session's first CDR is committed in the outbox."""
+        with self._lock:
+            row = self._conn.execute("SELECT sent FROM cdrs WHERE session_id = ?", (session_id,)).fetchone()
+            return row is not None and bool(row[0])
+
+    def add_correction(
+        self, session_id: str, credit: dict[str, Any], cdr: dict[str, Any], reason: str
+    ) -> None:
+        """Store the credit CDR and its replacement in one transaction, credit first."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO corrections (session_id, cdr_id, cdr, reason, sent) VALUES (?, ?, ?, ?, 0)",
+                    [(session_id, c["id"], _dump(c), reason) for c in (credit, cdr)],
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def unsent_corrections(self) -> list[tuple[int, dict[str, Any]]]:
+        """Correction CDRs not yet in the outbox, in the order stored."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, cdr FROM corrections WHERE sent = 0 ORDER BY seq"
+            ).fetchall()
+            return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    def mark_correction_sent(self, seqs: Sequence[int]) -> None:
+        """These correction CDRs are in the outbox."""
+        with self._lock:
+            self._conn.executemany("UPDATE corrections SET sent = 1 WHERE seq = ?", [(s,) for s in seqs])
+
+    def cdrs_of(self, session_id: str) -> list[dict[str, Any]]:
+        """The original CDR, then every correction CDR, in the order made."""
+        with self._lock:
+            first = self._conn.execute("SELECT cdr FROM cdrs WHERE session_id = ?", (session_id,)).fetchone()
+            rows = self._conn.execute(
+                "SELECT cdr FROM corrections WHERE session_id = ? ORDER BY seq", (session_id,)
+            ).fetchall()
+            found = ([first] if first is not None else []) + list(rows)
+            return [dict(json.loads(r[0])) for r in found]
 
     def cdr(self, session_id: str) -> dict[str, Any] | None:
         """The CDR of a session, if built."""

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from controller.core import sessions as core
+from controller.core import settlement
 from controller.core.clock import Clock
+from controller.core.clocksync import ClockState, ClockSync
 from controller.core.config import Config
 from controller.core.envelope import Outgoing, Topics
 from controller.core.events import (
+    MeterFailed,
+    MeterRead,
     TransactionAuthorizationFailed,
     TransactionEnded,
     TransactionStarted,
@@ -24,10 +29,13 @@ from controller.core.ports import TransactionJournal
 from controller.core.pricing import price_before_start
 from controller.core.sessions import (
     Authorization,
+    Flag,
+    Reading,
     SessionContext,
     SessionRecord,
     SessionStore,
 )
+from controller.core.settlement import Correction, CorrectionError, MeterFeed
 from controller.core.tariffs import Tariff, TariffError, parse_tariff
 from controller.core.token_sync import TokenCache, pick
 from controller.core.transactions import TransactionRecord
@@ -43,6 +51,45 @@ class _Flush:
     """A rate-limited session's latest state is due now."""
 
     session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Late:
+    """A transaction event heard late (restart, journal): no reading taken now belongs to it."""
+
+    event: TxEvent
+
+
+@dataclass(frozen=True, slots=True)
+class _MeterNews:
+    """A bound meter's news for the session running at its EVSE: a reading, or why there is none."""
+
+    evse_uid: str
+    reading: Reading | None
+    problem: str | None
+
+
+@dataclass(slots=True)
+class _MeterState:
+    """The latest energy register of a bound meter, as the Modbus service reported it."""
+
+    meter_id: str
+    evse_uid: str
+    max_age_s: float  # older than this, the reading is stale
+    reading: Reading | None = None
+    read_mono: float | None = None
+    problem: str | None = "no reading yet"
+
+
+# A clock that never synchronizes (no NTP configured) must not flood the log: one line per session.
+_ALWAYS_SYNCED = ClockState(True, "not checked")
+
+
+class _NoClockSync:
+    """Used when no ClockSync adapter is given: treats the clock as synchronized."""
+
+    def state(self) -> ClockState:
+        return _ALWAYS_SYNCED
 
 
 class SessionService:
@@ -63,6 +110,7 @@ class SessionService:
         clock: Clock,
         send: Callable[[Sequence[Outgoing]], Future[None]],
         topics: Topics,
+        clock_sync: ClockSync | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -76,7 +124,18 @@ class SessionService:
         self._send = send
         self._topics = topics
         self._interval = config.mqtt.session_update_interval
-        self._queue: asyncio.Queue[TxEvent | TransactionAuthorizationFailed | _Flush] = asyncio.Queue()
+        self._clock_sync: ClockSync = clock_sync or _NoClockSync()
+        self._run_id = uuid.uuid4().hex  # monotonic times are comparable only within one run
+        self._correcting = asyncio.Lock()
+        # Bound meters (role evse:<uid>) by meter id; energy counters are read every slow_interval.
+        self._meters = {
+            m.id: _MeterState(m.id, m.role[5:], 3.0 * max(m.slow_interval, m.poll_interval) + 1.0)
+            for m in config.meters
+            if m.role.startswith("evse:")
+        }
+        self._queue: asyncio.Queue[TxEvent | TransactionAuthorizationFailed | _Flush | _Late | _MeterNews] = (
+            asyncio.Queue()
+        )
         self._open: dict[str, SessionRecord] = {}  # by transaction key
         self._sealed: dict[str, Tariff | None] = {}  # each open session's tariff, parsed once
         self._last_sent: dict[str, float] = {}  # monotonic time of the last Session update sent
@@ -93,6 +152,42 @@ class SessionService:
         ):
             self._queue.put_nowait(event)
 
+    def handle_meter(self, event: object) -> None:
+        """Bus subscriber for MeterRead/MeterFailed: keep bound meters' registers (never blocks)."""
+        if not isinstance(event, MeterRead | MeterFailed) or (m := self._meters.get(event.meter_id)) is None:
+            return
+        news: _MeterNews | None
+        if isinstance(event, MeterFailed):
+            m.problem = f"poll failed: {event.reason}"
+            news = _MeterNews(m.evse_uid, None, m.problem)
+        else:
+            wh = event.values.get("energy_import")
+            if wh is None:
+                m.problem = event.problems.get("energy_import", "no energy value")
+                news = _MeterNews(m.evse_uid, None, m.problem)
+            else:
+                # A slow register carried over from an earlier poll was read that much earlier.
+                age = float(event.value_ages.get("energy_import", 0.0))
+                m.reading = Reading(event.at - timedelta(seconds=age), float(wh))
+                m.read_mono, m.problem = self._clock.monotonic() - age, None
+                news = _MeterNews(m.evse_uid, m.reading, None)
+        if any(r.evse_uid == m.evse_uid for r in self._open.values()):
+            self._queue.put_nowait(news)  # only while a session runs there: the task has work
+
+    def _feed(self, evse_uid: str) -> MeterFeed | None:
+        """The bound meter's register now, with whether it can be trusted as current."""
+        m = next((m for m in self._meters.values() if m.evse_uid == evse_uid), None)
+        if m is None:
+            return None
+        age = None if m.read_mono is None else self._clock.monotonic() - m.read_mono
+        fresh = m.problem is None and age is not None and age <= m.max_age_s
+        problem = m.problem or (None if fresh else f"stale ({age or 0:.0f} s old)")
+        return MeterFeed(m.meter_id, m.reading, fresh, problem)
+
+    def _alarm(self, rec: SessionRecord, flags: Sequence[Flag]) -> None:
+        for f in flags:
+            log.warning("session %s at %s: %s: %s", rec.session_id, rec.evse_uid, f.kind, f.detail)
+
     # --- the task --------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -104,6 +199,10 @@ class SessionService:
             try:
                 if isinstance(item, _Flush):
                     self._flush(item.session_id)
+                elif isinstance(item, _MeterNews):
+                    await self._meter_news(item)
+                elif isinstance(item, _Late):
+                    await self._apply(item.event, live=False)
                 else:
                     await self._apply(item)
             except Exception:
@@ -128,7 +227,7 @@ class SessionService:
             journal = await asyncio.to_thread(self._journal.get, rec.key)
             if journal is not None and journal.ended:
                 # The stop was committed to the journal but not yet to the session (a crash).
-                await self._apply(_ended_of(journal))
+                await self._apply(_ended_of(journal), live=False)
             else:
                 self._publish(rec, force=True)
         for tx in await asyncio.to_thread(self._journal.open_transactions):
@@ -137,11 +236,30 @@ class SessionService:
             if await asyncio.to_thread(self._store.get, core.session_id_of(tx.key)) is not None:
                 continue
             # The transaction started before sessions existed (or before the session was stored).
-            await self._apply(_started_of(tx))
+            await self._apply(_started_of(tx), live=False)
             if tx.sampled_at is not None and tx.energy_wh is not None and tx.sampled_at > tx.started_at:
-                await self._apply(_updated_of(tx))
+                await self._apply(_updated_of(tx), live=False)
+        for seq, cdr in await asyncio.to_thread(self._store.unsent_corrections):
+            await self._hand_over_corrections([(seq, cdr)])
 
-    async def _apply(self, ev: TxEvent | TransactionAuthorizationFailed) -> None:
+    async def _meter_news(self, news: _MeterNews) -> None:
+        """A bound meter's reading or problem, applied to the session running at its EVSE."""
+        rec = next((r for r in self._open.values() if r.evse_uid == news.evse_uid), None)
+        if rec is None:
+            return
+        before = list(rec.flags)
+        new: list[core.MeterPoint] = []
+        if news.reading is None:
+            flags = settlement.on_meter_problem(rec, self._clock.now(), news.problem or "no value")
+        else:
+            new, flags = settlement.on_meter(rec, news.reading)
+            flags += settlement.on_clock(rec, self._clock_sync.state(), news.reading.at)
+        if not new and rec.flags == before:
+            return  # nothing durable changed: the next point or event stores the latest reading
+        self._alarm(rec, flags)
+        await self._commit(rec, [], force=bool(flags), new_meter=new)
+
+    async def _apply(self, ev: TxEvent | TransactionAuthorizationFailed, live: bool = True) -> None:
         now = self._clock.now()
         if isinstance(ev, TransactionAuthorizationFailed):
             await self._invalidate(ev, now)
@@ -151,18 +269,39 @@ class SessionService:
             if await asyncio.to_thread(self._store.get, core.session_id_of(ev.key)) is not None:
                 return  # a finished session: nothing changes it any more
             start = ev if isinstance(ev, TransactionStarted) else core.started_event_of(ev)
-            rec = await self._open_session(start, now)
+            # A start first heard through a later message was not live, whatever that message is.
+            rec = await self._open_session(start, now, live and isinstance(ev, TransactionStarted))
         elif isinstance(ev, TransactionStarted):
             return  # already open (a restart resumed it)
         before = rec.status
+        flags = settlement.on_clock(rec, self._clock_sync.state(), now)
+        new_meter: list[core.MeterPoint] = []
         match ev:
             case TransactionStarted():
+                self._alarm(rec, flags)
+                if flags:
+                    await self._commit(rec, [], force=True)
                 return
             case TransactionUpdated():
                 new = core.apply_update(rec, ev, now)
+                feed = self._feed(rec.evse_uid)
+                if feed is not None and feed.fresh and feed.reading is not None:
+                    more_points, more = settlement.on_meter(rec, feed.reading)
+                    new_meter, flags = more_points, flags + more
             case TransactionEnded():
                 new = core.apply_end(rec, ev, now)
-        await self._commit(rec, new, force=rec.status is not before)
+                if rec.ended_at is not None:
+                    new_meter, more = settlement.finish(
+                        rec,
+                        self._feed(rec.evse_uid),
+                        settlement.tolerance_for(self._config, rec.evse_uid),
+                        live and not ev.offline,
+                        self._run_id,
+                        self._clock.monotonic(),
+                    )
+                    flags += more
+        self._alarm(rec, flags)
+        await self._commit(rec, new, force=rec.status is not before or bool(flags), new_meter=new_meter)
         if rec.status.final:
             await self._close(rec)
 
@@ -176,7 +315,7 @@ class SessionService:
         core.invalidate(rec, now)
         await self._commit(rec, [], force=True)
 
-    async def _open_session(self, ev: TransactionStarted, now: datetime) -> SessionRecord:
+    async def _open_session(self, ev: TransactionStarted, now: datetime, live: bool) -> SessionRecord:
         evse_uid = self._evse_of(ev.charger_id, ev.ocpp_evse)
         if evse_uid is None:
             # OCPI needs an EVSE; a transaction on an unmapped one is still billed, under this name.
@@ -197,17 +336,29 @@ class SessionService:
             now=now,
         )
         rec = core.open_session(ev.key, ev.charger_id, ev.started_at, ctx)
+        source = settlement.energy_source_for(self._config, evse_uid)
+        flags = settlement.begin(
+            rec, source, self._feed(evse_uid), live and not ev.offline, self._run_id, self._clock.monotonic()
+        )
+        flags += settlement.on_clock(rec, self._clock_sync.state(), now)
+        self._alarm(rec, flags)
         self._open[ev.key] = rec
         self._sealed[ev.key] = tariff
-        await self._commit(rec, rec.points, force=True)
+        await self._commit(rec, rec.points, force=True, new_meter=rec.meter_points)
         return rec
 
-    async def _commit(self, rec: SessionRecord, new: Sequence[core.MeterPoint], force: bool) -> None:
+    async def _commit(
+        self,
+        rec: SessionRecord,
+        new: Sequence[core.MeterPoint],
+        force: bool,
+        new_meter: Sequence[core.MeterPoint] = (),
+    ) -> None:
         """Price, store durably, then publish (now, or when the rate limit allows)."""
-        cost = core.price(self._sealed.get(rec.key), rec.currency, self._tz, rec.points)
+        cost = core.price(self._sealed.get(rec.key), rec.currency, self._tz, rec.billed)
         site = self._config.site
         rec.ocpi = core.session_object(rec, cost, site.country_code, site.party_id, site.location_id)
-        await asyncio.to_thread(self._store.save, rec, new)
+        await asyncio.to_thread(self._store.save, rec, new, new_meter)
         self._publish(rec, force)
 
     def _publish(self, rec: SessionRecord, force: bool) -> None:
@@ -237,9 +388,17 @@ class SessionService:
             self._forget(rec)
             return
         site = self._config.site
-        cost = core.price(self._sealed.get(rec.key), rec.currency, self._tz, rec.points)
+        cost = core.price(self._sealed.get(rec.key), rec.currency, self._tz, rec.billed)
         location = core.cdr_location(self._config, rec.evse_uid, rec.connector_id)
-        cdr = core.cdr_object(rec, cost, site.country_code, site.party_id, location, self._clock.now())
+        cdr = core.cdr_object(
+            rec,
+            cost,
+            site.country_code,
+            site.party_id,
+            location,
+            self._clock.now(),
+            remark=settlement.remark(rec),
+        )
         stored = await asyncio.to_thread(self._store.put_cdr, rec.session_id, cdr)
         rec.cdr_id = stored["id"]
         await asyncio.to_thread(self._store.save, rec, [])
@@ -258,6 +417,91 @@ class SessionService:
         await asyncio.wrap_future(self._send([cdr_message(cdr, self._topics)]))
         await asyncio.to_thread(self._store.mark_cdr_sent, session_id)
         log.info("CDR %s of session %s queued", cdr["id"], session_id)
+
+    async def _hand_over_corrections(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Queue correction CDRs in their order (credit before its replacement), then mark them sent."""
+        await asyncio.wrap_future(self._send([cdr_message(cdr, self._topics) for _, cdr in rows]))
+        await asyncio.to_thread(self._store.mark_correction_sent, [seq for seq, _ in rows])
+        for _, cdr in rows:
+            log.info("correction CDR %s queued (credit: %s)", cdr["id"], bool(cdr.get("credit")))
+
+    # --- settlement (Settlement port) ------------------------------------------------------
+
+    async def settlement(self, session_id: str) -> dict[str, Any] | None:
+        """A session's settlement facts: both energies, the source, flags, duration, its CDRs."""
+        rec = await asyncio.to_thread(self._store.get, session_id)
+        if rec is None:
+            return None
+        live = next((r for r in self._open.values() if r.session_id == session_id), None)
+        cdrs = await asyncio.to_thread(self._store.cdrs_of, session_id)
+        return settlement.settlement_view(live or rec, cdrs)
+
+    async def alarms(self, limit: int) -> list[dict[str, Any]]:
+        """Recent sessions with alarms, newest first (of the last 1000 sessions)."""
+        records = await asyncio.to_thread(self._store.listing, 1000, None)
+        flagged = [r for r in records if settlement.alarms_of(r)][:limit]
+        return [settlement.settlement_view(r, []) for r in flagged]
+
+    async def correct(self, session_id: str, correction: Correction) -> dict[str, Any]:
+        """Credit the session's current CDR and issue a corrected one; both go up in this order."""
+        async with self._correcting:  # one correction at a time: each credits the previous result
+            rec = await asyncio.to_thread(self._store.get, session_id)
+            if rec is None:
+                raise CorrectionError(404, f"no session {session_id}")
+            if rec.invalid:
+                raise CorrectionError(409, "an INVALID session is not billed: there is no CDR to correct")
+            if not rec.status.final or rec.cdr_id is None:
+                raise CorrectionError(409, "the session has no CDR yet (still running?)")
+            if not await asyncio.to_thread(self._store.cdr_sent, session_id):
+                raise CorrectionError(409, "the session's CDR is not queued for the backend yet; retry")
+            cdrs = await asyncio.to_thread(self._store.cdrs_of, session_id)
+            current = next(c for c in reversed(cdrs) if not c.get("credit"))
+            tariff = self._sealed_or_parsed(rec)
+            fixed = replace(rec)
+            if correction.tariff_id is not None:
+                tariff = self._known.get(correction.tariff_id)
+                if tariff is None:
+                    raise CorrectionError(422, f"tariff_id: no tariff {correction.tariff_id} is known")
+                fixed = replace(rec, tariff=dict(tariff.raw), currency=tariff.currency)
+            series = settlement.corrected_series(rec, correction)
+            if correction.energy_source is not None:
+                fixed.energy_source = correction.energy_source
+            cost = core.price(tariff, fixed.currency, self._tz, series)
+            credit_id, new_id = settlement.correction_ids(rec, current["id"], len(cdrs) // 2 + 1)
+            now = self._clock.now()
+            site = self._config.site
+            location = core.cdr_location(self._config, rec.evse_uid, rec.connector_id)
+            note = f"corrects CDR {current['id']}: {correction.reason}"
+            new = core.cdr_object(
+                fixed,
+                cost,
+                site.country_code,
+                site.party_id,
+                location,
+                now,
+                cdr_id=new_id,
+                remark=core.join_remarks(note, settlement.remark(rec)),
+            )
+            credit = settlement.credit_cdr(current, credit_id, now)
+            await asyncio.to_thread(self._store.add_correction, session_id, credit, new, correction.reason)
+            rec.cdr_id = new_id
+            await asyncio.to_thread(self._store.save, rec, [])
+            pending = await asyncio.to_thread(self._store.unsent_corrections)
+            await self._hand_over_corrections(pending)
+            log.warning(
+                "session %s: CDR %s credited, replaced by %s (%s)",
+                session_id,
+                current["id"],
+                new_id,
+                correction.reason,
+            )
+            return {"credit": credit, "cdr": new}
+
+    def _sealed_or_parsed(self, rec: SessionRecord) -> Tariff | None:
+        for key, r in self._open.items():
+            if r.session_id == rec.session_id:
+                return self._sealed.get(key)
+        return self._parse(rec.tariff)
 
     @staticmethod
     def _parse(raw: dict[str, Any] | None) -> Tariff | None:

@@ -489,6 +489,7 @@ class Charger {
     this.on('GetCompositeSchedule', () => ({ status: 'Rejected' }));
     this.on('UpdateFirmware', () => ({ status: 'Accepted' }));
     this.on('GetLog', () => ({ status: 'Accepted', filename: `${this.opt.id}.log` }));
+    this.on('SetDisplayMessage', () => ({ status: 'Accepted' }));
   }
 
   /** The rest of issue 3 item 4: every other charger -> siteedge message of the version, once. */

@@ -9,7 +9,7 @@ import itertools
 import logging
 import random
 import uuid
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -109,6 +109,7 @@ class BaseChargePointSimulator:
         response_timeout: float = 10.0,
         id_tags: Sequence[str] = ("SIMTAG0001", "SIMTAG0002", "SIMTAG0003"),
         seed: int | None = None,
+        wall_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.id = cp_id
         self.url = f"{csms_url.rstrip('/')}/{cp_id}"
@@ -140,6 +141,14 @@ class BaseChargePointSimulator:
         self.local_list_version = 0  # SendLocalList / GetLocalListVersion
         self.local_list: dict[str, str] = {}  # id token -> status held for offline decisions
         self.reservations: dict[int, int] = {}  # reservation id -> connector
+        # The charger's own clock for message timestamps (a test may run it at another time).
+        self.wall_clock = wall_clock or (lambda: datetime.now(UTC))
+        self.displayed: dict[int, dict[str, Any]] = {}  # 2.0.1 SetDisplayMessage by message id
+        self.data_transfers: list[tuple[str, str | None, str | None]] = []  # (vendorId, messageId, data)
+
+    def timestamp(self) -> str:
+        """The charger clock's time as RFC 3339 with milliseconds and a Z, as OCPP expects."""
+        return self.wall_clock().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     # --- connection ------------------------------------------------------------------------
 
@@ -771,7 +780,7 @@ class _Link16(Ocpp16ChargePoint):  # type: ignore[misc]
         return result16.GetCompositeSchedule(
             status="Accepted",
             connector_id=connector_id,
-            schedule_start=utc_now(),
+            schedule_start=self.sim.timestamp(),
             charging_schedule={"duration": duration, **schedule},
         )
 
@@ -794,7 +803,10 @@ class _Link16(Ocpp16ChargePoint):  # type: ignore[misc]
         self.sim._spawn(self.sim._notify(notice), "diagnostics-status")
 
     @on(Action16.data_transfer)
-    def on_data_transfer(self, vendor_id: str, data: str | None = None, **_: Any) -> Any:
+    def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None, **_: Any
+    ) -> Any:
+        self.sim.data_transfers.append((vendor_id, message_id, data))
         if vendor_id != self.sim.vendor:
             return result16.DataTransfer(status="UnknownVendorId")
         return result16.DataTransfer(status="Accepted", data=data)
@@ -874,7 +886,7 @@ class ChargePointSimulator(BaseChargePointSimulator):
             self.connectors[connector].status = status
         await self._call(
             call16.StatusNotification(
-                connector_id=connector, error_code=error_code, status=status, timestamp=utc_now()
+                connector_id=connector, error_code=error_code, status=status, timestamp=self.timestamp()
             )
         )
 
@@ -899,7 +911,10 @@ class ChargePointSimulator(BaseChargePointSimulator):
         """Send StartTransaction; returns the CSMS's transaction id."""
         result = await self._call(
             call16.StartTransaction(
-                connector_id=connector, id_tag=id_tag, meter_start=round(meter_start_wh), timestamp=utc_now()
+                connector_id=connector,
+                id_tag=id_tag,
+                meter_start=round(meter_start_wh),
+                timestamp=self.timestamp(),
             )
         )
         conn = self.connectors[connector]
@@ -928,7 +943,7 @@ class ChargePointSimulator(BaseChargePointSimulator):
             }
             for p in ("L1", "L2", "L3")
         ]
-        return [{"timestamp": utc_now(), "sampled_value": values}]
+        return [{"timestamp": self.timestamp(), "sampled_value": values}]
 
     async def meter_values(self, connector: int, energy_wh: float, power_w: float) -> None:
         """Send MeterValues: energy register, power and per-phase currents."""
@@ -949,7 +964,7 @@ class ChargePointSimulator(BaseChargePointSimulator):
         await self._call(
             call16.StopTransaction(
                 meter_stop=round(meter_stop_wh),
-                timestamp=utc_now(),
+                timestamp=self.timestamp(),
                 transaction_id=conn.tx_id,
                 reason=reason,
                 transaction_data=self._sampled(meter_stop_wh, 0.0, "Transaction.End"),
@@ -1113,7 +1128,7 @@ class _Link201(Ocpp201ChargePoint):  # type: ignore[misc]
         schedule = self.sim._schedule(evse_id)
         if schedule is None:
             return result201.GetCompositeSchedule(status="Rejected")
-        full = {"evse_id": evse_id, "duration": duration, "schedule_start": utc_now(), **schedule}
+        full = {"evse_id": evse_id, "duration": duration, "schedule_start": self.sim.timestamp(), **schedule}
         return result201.GetCompositeSchedule(status="Accepted", schedule=full)
 
     @on(Action201.update_firmware)
@@ -1133,6 +1148,12 @@ class _Link201(Ocpp201ChargePoint):  # type: ignore[misc]
     def after_get_log(self, request_id: int, **_: Any) -> None:
         notice = call201.LogStatusNotification(status="Uploading", request_id=request_id)
         self.sim._spawn(self.sim._notify(notice), "log-status")
+
+    @on(Action201.set_display_message)
+    def on_set_display_message(self, message: dict[str, Any], **_: Any) -> Any:
+        # Same id replaces the message, as OCPP 2.0.1 (O01) says a display does.
+        self.sim.displayed[int(message["id"])] = message
+        return result201.SetDisplayMessage(status="Accepted")
 
     @on(Action201.data_transfer)
     def on_data_transfer(self, vendor_id: str, data: Any = None, **_: Any) -> Any:
@@ -1206,7 +1227,9 @@ class ChargePointSimulator201(BaseChargePointSimulator):
             }
             for (component, variable), value in self.variables.items()
         ]
-        return call201.NotifyReport(request_id=request_id, generated_at=utc_now(), seq_no=0, report_data=data)
+        return call201.NotifyReport(
+            request_id=request_id, generated_at=self.timestamp(), seq_no=0, report_data=data
+        )
 
     def _boot_payload(self, reason: str) -> Any:
         station = {
@@ -1233,7 +1256,7 @@ class ChargePointSimulator201(BaseChargePointSimulator):
             self.connectors[connector].status = status
         await self._call(
             call201.StatusNotification(
-                timestamp=utc_now(), connector_status=status, evse_id=connector, connector_id=1
+                timestamp=self.timestamp(), connector_status=status, evse_id=connector, connector_id=1
             )
         )
 
@@ -1276,7 +1299,7 @@ class ChargePointSimulator201(BaseChargePointSimulator):
             {"value": round(amps, 2), "context": context, "measurand": "Current.Import", "phase": p}
             for p in ("L1", "L2", "L3")
         ]
-        return [{"timestamp": utc_now(), "sampled_value": values}]
+        return [{"timestamp": self.timestamp(), "sampled_value": values}]
 
     async def _tx_event(
         self,
@@ -1291,7 +1314,7 @@ class ChargePointSimulator201(BaseChargePointSimulator):
         return await self._call(
             call201.TransactionEvent(
                 event_type=event_type,
-                timestamp=utc_now(),
+                timestamp=self.timestamp(),
                 trigger_reason=trigger,
                 seq_no=seq_no,
                 transaction_info={"transaction_id": str(conn.tx_id), **info},

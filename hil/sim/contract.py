@@ -81,7 +81,7 @@ class ContractChecker:
         if schema:
             self._validate(schema, payload, rel)
         if data_schema and isinstance(payload, dict) and isinstance(payload.get("data"), dict):
-            self._validate(data_schema, payload["data"], rel)
+            self._validate(data_schema, _credit_as_schema_sees_it(payload["data"], rel, self.violations), rel)
         if schema != "envelope.json" or not isinstance(payload, dict):
             return True
         msg_id = str(payload.get("id"))
@@ -105,3 +105,25 @@ class ContractChecker:
             self.gaps[stream].append((last, seq))
         if last is None or seq > last:
             self._last_seq[stream] = seq
+
+
+def _credit_as_schema_sees_it(data: dict[str, Any], rel: str, violations: list[str]) -> dict[str, Any]:
+    """A credit CDR with its total_cost mirrored, so the OCPI schema can check everything else.
+
+    OCPI 2.2.1 mod_cdrs "Credit CDRs": the credit CDR's total_cost SHALL hold the negated amounts,
+    while the published JSON schema gives Price a minimum of 0 (IZIVIA/ocpi-toolkit#162 hit the
+    same contradiction). The rule text wins: a credit CDR must carry credit_reference_id and a
+    total_cost <= 0, and is schema-checked with that one field mirrored.
+    """
+    if not rel.startswith("cdrs/") or data.get("credit") is not True:
+        return data
+    total = data.get("total_cost")
+    if not data.get("credit_reference_id"):
+        violations.append(f"{rel}: credit CDR without credit_reference_id")
+    if not isinstance(total, dict):
+        return data
+    amounts = [v for v in total.values() if isinstance(v, int | float)]
+    if any(v > 0 for v in amounts):
+        violations.append(f"{rel}: credit CDR with a positive total_cost {total}")
+    mirrored = {k: (-v if isinstance(v, int | float) else v) for k, v in total.items()}
+    return {**data, "total_cost": mirrored}

@@ -119,6 +119,12 @@ CASES_201: list[tuple[str, dict[str, Any], CommandStatus, str | None]] = [
         "filename",
     ),
     ("DataTransfer", {"vendorId": "siteedge-hil", "data": {"n": 1}}, ACCEPTED, "data"),
+    (
+        "SetDisplayMessage",
+        {"message": {"id": 9101, "priority": "InFront", "message": {"format": "UTF8", "content": "0.30"}}},
+        ACCEPTED,
+        None,
+    ),
     ("RequestStopTransaction", {"transactionId": "nope"}, REJECTED, None),
     (
         "RequestStartTransaction",

@@ -9,8 +9,11 @@ Fixtures other UI tests reuse:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,18 @@ from hil.sim.meter import MeterSimulator
 from hil.siteconfig import SimMeter, SiteSpec, render
 
 from .harness import CHROMIUM, CHROMIUM_ARGS, GRID_POWER_W, SITE_LIMIT_KW, E2eSite, Tab, log_in, open_tab
+
+
+@asynccontextmanager
+async def bounded(what: str, seconds: float = 60.0) -> AsyncIterator[None]:
+    """A teardown step that may not hang the run: on timeout, print every task's stack and fail."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+        pytest.fail(f"{what} did not finish within {seconds:g} s (task stacks on stderr)")
 
 
 @pytest.fixture
@@ -74,7 +89,8 @@ async def e2e_site(
             meter_url=f"tcp://127.0.0.1:{meter_sim.port}",
         )
     finally:
-        await ctl.stop()
+        async with bounded("controller stop"):
+            await ctl.stop()
 
 
 @pytest.fixture
@@ -91,4 +107,5 @@ async def logged_in_page(browser: Browser, e2e_site: E2eSite, admin: tuple[str, 
         await log_in(tab, e2e_site.url, *admin)
         yield tab
     finally:
-        await tab.context.close()
+        async with bounded("browser context close"):
+            await tab.context.close()

@@ -177,3 +177,16 @@ async def test_a_viewer_sees_the_site_but_no_actions(
         assert tab.errors == []
     finally:
         await tab.context.close()
+
+
+async def test_get_configuration_shows_the_typed_answer(logged_in_page: Tab, e2e_site: E2eSite) -> None:
+    page = logged_in_page.page
+    await page.goto(e2e_site.url + "/#/chargers/CP-1")
+    await page.get_by_test_id("action-get-config").click()
+    await page.locator("dialog#confirm input[name=key]").fill("HeartbeatInterval")
+    await page.get_by_test_id("confirm-ok").click()
+    result = page.get_by_test_id("command-result")
+    await expect(result).to_contain_text("Get configuration")
+    await expect(result.locator("tbody tr")).to_have_count(1)
+    await expect(result.locator("tbody tr")).to_contain_text("HeartbeatInterval")
+    assert ("GetConfiguration", {"key": ["HeartbeatInterval"]}) in e2e_site.cp.received

@@ -137,3 +137,37 @@ async def test_live_indicator_says_reconnecting_while_offline_and_recovers(
     await expect(indicator).to_have_attribute("data-state", "live", timeout=15_000)
     await expect(page.get_by_test_id("tile-CP-1-2").get_by_test_id("status")).to_have_text("Out of order")
     assert await page.evaluate("window.__sameDocument === true")
+
+
+async def test_an_ended_session_leads_to_login_and_back_to_the_page(
+    logged_in_page: Tab, e2e_site: E2eSite, admin: tuple[str, str]
+) -> None:
+    page = logged_in_page.page
+    await logged_in_page.context.clear_cookies()  # as if the session expired or was logged out elsewhere
+    await page.goto(e2e_site.url + "/#/commissioning")
+    await expect(page).to_have_url(e2e_site.url + "/#/login")
+    await expect(page.get_by_role("status").filter(has_text="Your session ended")).to_be_visible()
+    await page.get_by_test_id("login-username").fill(admin[0])
+    await page.get_by_test_id("login-password").fill(admin[1])
+    await page.get_by_test_id("login-submit").click()
+    await expect(page).to_have_url(e2e_site.url + "/#/commissioning")
+    await expect(page.get_by_test_id("bus-select")).to_be_visible()
+
+
+async def test_change_password_from_the_user_menu(
+    logged_in_page: Tab, e2e_site: E2eSite, admin: tuple[str, str]
+) -> None:
+    page = logged_in_page.page
+    new_password = "a much longer passphrase"
+    await page.get_by_test_id("user-button").click()
+    await page.get_by_role("menuitem", name="Change password").click()
+    dialog = page.locator("dialog#confirm")
+    await dialog.get_by_label("Current password").fill(admin[1])
+    await dialog.get_by_label("New password", exact=True).fill(new_password)
+    await dialog.get_by_label("New password again").fill(new_password)
+    await page.get_by_test_id("confirm-ok").click()
+    await expect(page.get_by_role("status").filter(has_text="Password changed.")).to_be_visible()
+
+    await page.get_by_test_id("user-button").click()
+    await page.get_by_test_id("logout").click()
+    await log_in(logged_in_page, e2e_site.url, admin[0], new_password)

@@ -12,6 +12,7 @@ class Live {
     this._source = null;
     this._timer = null;
     this._backoff = MIN_BACKOFF_MS;
+    this.onRefused = null; // called when the server refused or ended the stream with an HTTP error
     // A phone wakes with a dead socket: reconnect at once instead of waiting for the backoff.
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.state === "reconnecting") this._open();
@@ -99,6 +100,7 @@ class Live {
       // CLOSED (an HTTP error such as 401 or 503) means we must start a new stream ourselves.
       this._setState("reconnecting");
       if (source.readyState === EventSource.CLOSED) {
+        if (this.onRefused) this.onRefused(); // e.g. the session expired: the shell checks and asks for login
         source.close();
         this._source = null;
         this._timer = setTimeout(() => this._open(), this._backoff);

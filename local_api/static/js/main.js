@@ -263,6 +263,16 @@ async function boot() {
     session.wanted = location.hash;
     navigate("#/login");
   };
+  live.onRefused = async () => {
+    // The stream only says "closed"; the auth state says whether it was the session that ended.
+    if (!session.authEnabled || !session.user) return;
+    try {
+      const state = await api.get("auth/state", { quiet401: true });
+      if (!state.user) api.onUnauthenticated();
+    } catch {
+      // The box is unreachable: the live indicator already says so.
+    }
+  };
   window.addEventListener("hashchange", () => route());
   for (;;) {
     try {

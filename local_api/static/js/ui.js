@@ -300,9 +300,11 @@ export function lineChart(points, { width = 640, height = 220, yLabel = "", unit
   const start = spanMs ? end - spanMs : (pts.length ? pts[0].t : end - 3600000);
   const shown = pts.filter((p) => p.t >= start && p.t <= end);
   const maxV = Math.max(1, ...shown.map((p) => p.v), finite(limit) ? limit : 0);
-  const top = niceCeil(maxV * 1.08);
+  // Four grid steps of a round size (1, 2, 2.5 or 5 × 10^n), so every label is a round number.
   const minV = Math.min(0, ...shown.map((p) => p.v));
-  const bottom = minV < 0 ? -niceCeil(-minV * 1.08) : 0;
+  const step = niceStep(((maxV - minV) * 1.08) / 4);
+  const bottom = minV < 0 ? -Math.ceil(-minV / step) * step : 0;
+  const top = bottom + 4 * step < maxV * 1.02 ? bottom + 5 * step : bottom + 4 * step;
   const x = (t) => pad.l + ((t - start) / Math.max(1, end - start)) * (w - pad.l - pad.r);
   const y = (v) => pad.t + (1 - (v - bottom) / (top - bottom)) * (h - pad.t - pad.b);
 
@@ -317,12 +319,11 @@ export function lineChart(points, { width = 640, height = 220, yLabel = "", unit
   root.append(svg("title", null, summary));
 
   const grid = svg("g", { class: "chart-grid" });
-  for (let i = 0; i <= 4; i += 1) {
-    const v = bottom + ((top - bottom) * i) / 4;
+  for (let v = bottom; v <= top + step / 2; v += step) {
     const yy = y(v);
     grid.append(svg("line", { x1: pad.l, x2: w - pad.r, y1: yy, y2: yy }));
     grid.append(svg("text", { x: pad.l - 6, y: yy + 4, "text-anchor": "end", class: "chart-label" },
-      fmt.num(v, top - bottom < 5 ? 1 : 0)));
+      fmt.num(v, step < 1 ? (step < 0.1 ? 2 : 1) : 0)));
   }
   const ticks = w < 420 ? 2 : 4; // clock labels need ~70 px each
   for (let i = 0; i <= ticks; i += 1) {
@@ -370,11 +371,11 @@ export function lineChart(points, { width = 640, height = 220, yLabel = "", unit
   return root;
 }
 
-function niceCeil(v) {
-  if (v <= 0) return 1;
+function niceStep(v) {
+  if (!(v > 0)) return 0.25;
   const mag = 10 ** Math.floor(Math.log10(v));
-  for (const step of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
-    if (step * mag >= v) return step * mag;
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+    if (m * mag >= v) return m * mag;
   }
   return 10 * mag;
 }

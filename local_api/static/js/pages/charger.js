@@ -80,9 +80,35 @@ export default {
       toast(`${label}: ${word}${result.detail ? ` — ${result.detail}` : ""}`, ok ? "ok" : result.status === "rejected" ? "warn" : "bad");
       resultBox.hidden = false;
       ui.fill(resultBox, el("div", { class: "result-head" }, el("strong", null, label), ui.pill(word, ok ? "ok" : "warn")),
+        readable(result.payload),
         result.payload && Object.keys(result.payload).length
-          ? el("pre", { class: "json" }, JSON.stringify(result.payload, null, 2)) : null);
+          ? el("details", null, el("summary", null, "Raw reply"), el("pre", { class: "json" }, JSON.stringify(result.payload, null, 2)))
+          : null);
     };
+    /** Configuration and variable replies as tables (keys, values, per-item status); null for others. */
+    const readable = (payload) => {
+      if (!payload) return null;
+      if (Array.isArray(payload.configurationKey)) {
+        const unknown = payload.unknownKey || [];
+        return el("div", null, ui.table([
+          { label: "Key", render: (k) => el("span", { class: "mono" }, k.key) },
+          { label: "Value", render: (k) => el("span", { class: "mono" }, k.value ?? "—") },
+          { label: "Read-only", render: (k) => (k.readonly ? "yes" : "no") },
+        ], payload.configurationKey, { emptyText: "No keys returned." }),
+        unknown.length ? el("p", { class: "notice notice-warn" }, `Unknown to the charger: ${unknown.join(", ")}`) : null);
+      }
+      const items = payload.getVariableResult || payload.setVariableResult;
+      if (Array.isArray(items)) {
+        return ui.table([
+          { label: "Component", render: (r) => el("span", { class: "mono" }, r.component?.name) },
+          { label: "Variable", render: (r) => el("span", { class: "mono" }, r.variable?.name) },
+          { label: "Status", render: (r) => ui.pill(r.attributeStatus, r.attributeStatus === "Accepted" ? "ok" : "warn") },
+          ...(payload.getVariableResult ? [{ label: "Value", render: (r) => el("span", { class: "mono" }, r.attributeValue ?? "—") }] : []),
+        ], items);
+      }
+      return null;
+    };
+
     /** Confirm, then send, showing progress on the button and the typed result. */
     const act = async (button, label, text, send, opts = {}) => {
       const yes = await confirmAction(label, text, opts);
