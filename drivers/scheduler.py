@@ -83,6 +83,11 @@ class BusScheduler:
         """Poll every device on its schedule until cancelled; closes the bus at the end."""
         try:
             while True:
+                # A cancellation swallowed further down (3.11's wait_for inside pymodbus, gh-86296) must
+                # still stop the bus: otherwise the controller's shutdown waits for this task forever.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
                 now = self._mono()
                 self._wakeup.clear()
                 # Writes first (setpoints, watchdog keep-alives): they go out under the same gap and
