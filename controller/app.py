@@ -6,14 +6,14 @@ import asyncio
 import logging
 import tomllib
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from controller import __version__
+from controller import __version__, logring
 from controller.core import location
 from controller.core.clock import Clock, SystemClock, rfc3339
 from controller.core.clocksync import ClockSync
@@ -70,6 +70,7 @@ from controller.sync.tariffs import TariffSync
 from controller.sync.tokens import TokenSync
 from controller.sync.uplink import Uplink
 from controller.system.clocksync import LinuxClockSync
+from controller.system_admin import SystemService
 from drivers.library import available as device_models
 from drivers.library import load_device, models_of
 from drivers.service import ModbusService
@@ -100,11 +101,20 @@ def load_config(path: str | Path) -> Config:
     """Read and validate a TOML config file; ConfigError lists every problem with its key."""
     try:
         with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
+            text = fh.read().decode("utf-8")
     except OSError as exc:
         raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: not UTF-8 ({exc})")]) from exc
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str) -> Config:
+    """Validate TOML text as `siteedge run` would; `source` names the text in a parse error."""
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from exc
+        raise ConfigError([Problem(source, f"not valid TOML: {exc}")]) from exc
     problems: list[Problem] = []
     try:
         config = validate(doc)
@@ -148,8 +158,16 @@ class SiteController:
     """siteedge in one asyncio process: OCPP server, meter polling, uplink and web API."""
 
     def __init__(
-        self, config: Config, clock: Clock | None = None, *, clock_sync: ClockSync | None = None
+        self,
+        config: Config,
+        clock: Clock | None = None,
+        *,
+        config_path: str | Path | None = None,
+        on_restart: Callable[[], None] | None = None,
+        clock_sync: ClockSync | None = None,
     ) -> None:
+        """config_path: the file config came from (None: no config editing); on_restart: the runner's
+        graceful-restart hook (None: no restart from the web UI)."""
         self.config = config
         self.clock = clock or SystemClock()
         self.clock_sync = clock_sync or LinuxClockSync()  # tests inject a controllable one
@@ -271,6 +289,20 @@ class SiteController:
         # Web UI accounts, API tokens, sessions and the audit log.
         self.accounts = SqliteAccountStore(data_dir / "accounts.sqlite3")
         self.security = Security(self.accounts, self.clock, setup_code_file=data_dir / "setup-code.txt")
+        self.system = SystemService(
+            config_path=Path(config_path) if config_path is not None else None,
+            data_dir=data_dir,
+            site_id=config.site.location_id,
+            version=__version__,
+            parse=parse_config,
+            health=self.site.health,
+            listeners=self._listeners,
+            registry_docs=self.registry_docs,
+            log_ring=logring.install(),
+            clock=self.clock,
+            clock_sync=self.clock_sync,
+            restart=on_restart,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire()
         self.registry.announce()  # approved chargers not in the config get their EVSEs adopted
@@ -394,6 +426,10 @@ class SiteController:
         """The bound wss:// OCPP port, None without [ocpp] tls_cert."""
         return self.ocpp.tls_port
 
+    def _listeners(self) -> dict[str, int | None]:
+        """The bound ports (System page)."""
+        return {"ocpp": self.ocpp_port, "ocpp_tls": self.ocpp_tls_port, "api": self.api_port}
+
     @property
     def api_port(self) -> int:
         """The bound web API port."""
@@ -424,6 +460,7 @@ class SiteController:
             settlement=self.sessions,
             authorizations=self.authorizer,
             reports=self.reports,
+            system=self.system,
             power=self.site,
             device_models=_library(),
             security=self.security,

@@ -13,6 +13,7 @@ from controller import __version__
 from controller.core.config import Config, ConfigError
 
 EXIT_CONFIG = 2
+RESTART = -1  # internal: _run asks main() to re-execute the process (never an exit status)
 
 
 def _setup_logging(level: str) -> None:
@@ -57,14 +58,31 @@ async def _run(path: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    controller = SiteController(config)
+    restart = False
+
+    def request_restart() -> None:
+        nonlocal restart
+        restart = True
+        stop.set()
+
+    controller = SiteController(config, config_path=path, on_restart=request_restart)
     try:
         await controller.start()
         await stop.wait()
-        logging.getLogger("siteedge").info("stop requested; shutting down")
+        logging.getLogger("siteedge").info("%s requested; shutting down", "restart" if restart else "stop")
     finally:
         await controller.stop()
-    return 0
+    return RESTART if restart else 0
+
+
+def _reexec() -> None:
+    """Start over with the same command line in this process (same pid, so any supervisor keeps it)."""
+    logging.getLogger("siteedge").info("restarting: %s", " ".join(sys.orig_argv))
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         return _check_config(args.file)
     if args.command == "run":
-        return asyncio.run(_run(args.config))
+        code = asyncio.run(_run(args.config))
+        if code == RESTART:
+            # Graceful restart (web UI): everything is stopped and flushed; the new process
+            # reads the config file again. Re-exec rather than an exit code for a supervisor:
+            # it works under systemd, a SysV/BusyBox init script, or with none at all.
+            _reexec()
+        return code
     # The demo lives in hil/ (simulators), which production code never imports: hand over the
     # process instead, so Ctrl-C and exit codes behave as if it had been started directly.
     cmd = [sys.executable, "-m", "hil.demo", "--api-port", str(args.api_port), "--speed", str(args.speed)]

@@ -30,7 +30,7 @@ from local_api.errors import install as install_error_handlers
 from local_api.errors import problem
 from local_api.live import LiveHub, LiveHubFull
 from local_api.metrics import render as render_metrics
-from local_api.ports import AuthorizationView, SiteView
+from local_api.ports import AuthorizationView, SiteView, SystemAdmin
 from local_api.routes_chargers import chargers_router
 from local_api.routes_commands import commands_router
 from local_api.routes_modbus import modbus_router
@@ -38,6 +38,7 @@ from local_api.routes_reports import reports_router
 from local_api.routes_sessions import sessions_router
 from local_api.routes_settlement import settlement_router
 from local_api.routes_site import PowerView, site_router
+from local_api.routes_system import system_router
 from local_api.routes_tokens import tokens_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -110,6 +111,7 @@ def create_app(
     settlement: Settlement | None = None,
     authorizations: AuthorizationView | None = None,
     reports: ReportQueries | None = None,
+    system: SystemAdmin | None = None,
     power: PowerView | None = None,
     device_models: Sequence[Mapping[str, Any]] | None = None,
 ) -> FastAPI:
@@ -176,6 +178,8 @@ def create_app(
         app.include_router(reports_router(reports))
     if authorizations is not None:
         app.include_router(tokens_router(authorizations))
+    if system is not None:
+        app.include_router(system_router(system))
     if power is not None or device_models is not None:
         app.include_router(site_router(power, device_models))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
