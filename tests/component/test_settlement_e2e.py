@@ -384,6 +384,28 @@ async def test_meter_gaps_are_marked_on_the_session_and_in_the_cdr(
     assert "meter data gap 06:10:00-06:15:00 UTC" in cdr["remark"]
 
 
+async def test_a_meter_counter_reset_is_a_marked_gap_and_costs_no_energy(
+    site: Callable[..., Any], backend: BackendSimulator
+) -> None:
+    s: Site = await site(datetime(2026, 6, 3, 8, 0, tzinfo=UTC))
+    cp = await s.charger(ChargePointSimulator, "CP-1")
+    tx = await cp.start_transaction(1, "TAG-R", 0.0)
+    sid = session_id_of(f"CP-1/{tx}")
+    await s.step(M1, 10, 1_002_000.0)
+    await s.meters[M1].reset_counters()  # a power cycle: the register restarts at 0
+    await until(lambda: "energy_import" in s.ctl.site.meters[M1].problems)  # the zero is refused
+    # Five minutes later the meter has counted 1 kWh from zero; the driver confirms and re-bases.
+    s.clock.advance(5)
+    await s.meters[M1].set_values({"energy_import": 1_003_000.0})  # shown as 1.0 kWh after the reset
+    await s.reading(M1, 1_003_000.0)
+    await s.step(M1, 5, 1_003_500.0)
+    await cp.stop_transaction(1, 3500.0)
+    cdr = (await backend.wait_for_async(is_cdr(sid))).payload["data"]
+    assert cdr["total_energy"] == 3.5 and "meter data gap 08:10:00-08:15:00 UTC" in cdr["remark"]
+    (gap,) = (await settlement_of(s, sid))["flags"]
+    assert gap["kind"] == "meter_gap" and "zero reading ignored" in gap["detail"]
+
+
 async def test_sessions_while_the_clock_is_unsynchronized_are_flagged(
     site: Callable[..., Any], backend: BackendSimulator
 ) -> None:
