@@ -128,7 +128,8 @@ export default {
     }
 
     function buildCard(id) {
-      const title = el("h3", { class: "meter-title" }, id);
+      const titleId = `meter-h-${id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+      const title = el("h3", { class: "meter-title", id: titleId }, id);
       const roleTag = el("span", { class: "tag" });
       const statePill = el("span", { class: "pill", "data-testid": "meter-state" });
       const age = el("span", { class: "meter-age", "data-testid": "meter-age" });
@@ -141,8 +142,8 @@ export default {
       const more = el("details", { class: "meter-more" }, el("summary", null, "All values and bus health"),
         otherVals, counters, ident);
       const node = el("article", { class: "card meter-card", "data-testid": `meter-${id}`, "data-meter-id": id,
-        "aria-labelledby": null },
-      el("div", { class: "meter-head" }, title, roleTag, statePill), age, mainVals, problems, chart, more);
+        "aria-labelledby": titleId },
+        el("div", { class: "meter-head" }, title, roleTag, statePill), age, mainVals, problems, chart, more);
 
       function update(m, at, now) {
         roleTag.textContent = m.role || "meter";
