@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	hil/scripts/ensure-system-deps.sh mosquitto chromium
+	hil/scripts/ensure-system-deps.sh mosquitto chromium shellcheck
 	hil/scripts/ensure-node-deps.sh
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 

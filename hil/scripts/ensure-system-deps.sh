@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the demo and tests need, only if they are missing.
-# Usage: ensure-system-deps.sh [mosquitto] [chromium] [nodejs]
+# Usage: ensure-system-deps.sh [mosquitto] [chromium] [nodejs] [shellcheck]
 set -euo pipefail
 
 need=()
@@ -9,6 +9,7 @@ for what in "$@"; do
     mosquitto) [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto) ;;
     chromium)  [ -x /usr/bin/chromium ] || need+=(chromium) ;;
     nodejs)    { command -v node && command -v npm; } >/dev/null 2>&1 || need+=(nodejs npm) ;;
+    shellcheck) command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck) ;;
     *) echo "ensure-system-deps: unknown dependency '$what'" >&2; exit 2 ;;
   esac
 done
