@@ -235,7 +235,8 @@ class Flag:
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (also the API's)."""
-        return {"kind": self.kind, "at": rfc3339_us(self.at), "detail": self.detail, "until": _ts(self.until)}
+        until = None if self.until is None else rfc3339(self.until)
+        return {"kind": self.kind, "at": rfc3339(self.at), "detail": self.detail, "until": until}
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> Flag:

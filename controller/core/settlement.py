@@ -383,8 +383,8 @@ def settlement_view(rec: SessionRecord, cdrs: Sequence[Mapping[str, Any]]) -> di
         "meter_id": rec.meter_id,
         "charger_kwh": round(rec.charger_wh / 1000, 4),
         "meter_kwh": None if rec.meter_wh is None else round(rec.meter_wh / 1000, 4),
-        "meter_start": None if rec.meter_start is None else rec.meter_start.to_json(),
-        "meter_stop": None if rec.meter_stop is None else rec.meter_stop.to_json(),
+        "meter_start": _reading(rec.meter_start),
+        "meter_stop": _reading(rec.meter_stop),
         "billed_kwh": rec.kwh,
         "duration_s": rec.duration_s,
         "duration_source": rec.duration_source,
@@ -402,6 +402,10 @@ def settlement_view(rec: SessionRecord, cdrs: Sequence[Mapping[str, Any]]) -> di
             for c in cdrs
         ],
     }
+
+
+def _reading(r: Reading | None) -> dict[str, Any] | None:
+    return None if r is None else {"at": rfc3339(r.at), "wh": r.wh}
 
 
 class Settlement(Protocol):

@@ -378,8 +378,8 @@ async def test_meter_gaps_are_marked_on_the_session_and_in_the_cdr(
     cdr = (await backend.wait_for_async(is_cdr(sid))).payload["data"]
     assert cdr["total_energy"] == 3.5  # the counter difference: nothing lost, nothing invented
     (gap,) = [f for f in (await settlement_of(s, sid))["flags"] if f["kind"] == "meter_gap"]
-    assert gap["at"] == "2026-06-03T06:10:00.000000Z"  # from the last good reading ...
-    assert gap["until"] == "2026-06-03T06:15:00.000000Z"  # ... to the first one after it
+    assert gap["at"] == "2026-06-03T06:10:00.000Z"  # from the last good reading ...
+    assert gap["until"] == "2026-06-03T06:15:00.000Z"  # ... to the first one after it
     assert gap["detail"].startswith("meter data gap: ")
     assert "meter data gap 06:10:00-06:15:00 UTC" in cdr["remark"]
 
