@@ -52,7 +52,8 @@ async def browser() -> AsyncIterator[Browser]:
         try:
             yield launched
         finally:
-            await launched.close()
+            async with bounded("browser close"):
+                await launched.close()
 
 
 @pytest.fixture
