@@ -50,7 +50,8 @@ function append(node, children) {
 export function toast(message, kind = "info", { timeoutMs } = {}) {
   const box = document.getElementById("toasts");
   const close = el("button", { type: "button", class: "toast-close", "aria-label": "Dismiss" }, "×");
-  const node = el("div", { class: `toast toast-${kind}`, role: kind === "bad" ? "alert" : "status",
+  // role="status" on every outcome (the UI contract); failures are announced at once all the same.
+  const node = el("div", { class: `toast toast-${kind}`, role: "status", "aria-live": kind === "bad" ? "assertive" : "polite",
     "data-testid": "toast", "data-kind": kind }, el("span", { class: "toast-text" }, message), close);
   // Errors stay until dismissed or replaced: a technician may be looking at the charger, not the phone.
   const remove = () => node.remove();

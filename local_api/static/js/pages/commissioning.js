@@ -41,11 +41,16 @@ export default {
         "Charger passwords (HTTP Basic, security profile 1/2) are set in the configuration ([[chargers]] password), ",
         "not here: siteedge keeps only their hashes and has no API to change them.")));
 
+    let pendingSig = null;
     const loadPending = async () => {
       try {
         const list = itemsOf(await api.get("chargers/registry"));
         const waiting = list.filter((c) => c.waiting_for_approval);
         const others = list.filter((c) => !c.configured && !c.waiting_for_approval);
+        // The list is polled: rebuild only on a change, so focus stays on the button a user is on.
+        const sig = JSON.stringify([waiting, others]);
+        if (sig === pendingSig) return;
+        pendingSig = sig;
         pendingCount.textContent = `(${waiting.length})`;
         const row = (c) => {
           const boot = c.boot || {};
@@ -90,6 +95,7 @@ export default {
             ui.table([{ label: "Charger", key: "id" }, { label: "Registration", key: "registration" },
               { label: "Last boot", render: (c) => fmt.time(c.boot_at) }], others)) : null);
       } catch (err) {
+        pendingSig = null;
         ui.fill(pendingBody, el("p", { class: "notice notice-bad" }, ui.errorText(err)));
       }
     };
