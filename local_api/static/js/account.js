@@ -112,11 +112,18 @@ export const setupPage = {
     const form = el("form", { class: "form", novalidate: true }, code.wrap, user.wrap, pass.wrap, repeat.wrap, error, submit);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const problem = !code.input.value.trim() ? "Enter the setup code."
-        : !user.input.value.trim() ? "Choose a username."
-          : passwordProblem(pass.input.value, repeat.input.value);
-      showError(error, problem);
-      if (problem) return;
+      const checks = [
+        [code.input, !code.input.value.trim() ? "Enter the setup code." : null],
+        [user.input, !user.input.value.trim() ? "Choose a username." : null],
+        [pass.input, passwordProblem(pass.input.value)],
+        [repeat.input, passwordProblem(pass.input.value, repeat.input.value)],
+      ];
+      const failed = checks.find(([, why]) => why);
+      showError(error, failed ? failed[1] : "");
+      if (failed) {
+        failed[0].focus(); // straight to the field to fix
+        return;
+      }
       submit.disabled = true;
       submit.classList.add("is-busy");
       try {
