@@ -83,8 +83,9 @@ class BusScheduler:
         """Poll every device on its schedule until cancelled; closes the bus at the end."""
         try:
             while True:
-                # A cancellation swallowed further down (3.11's wait_for inside pymodbus, gh-86296) must
-                # still stop the bus: otherwise the controller's shutdown waits for this task forever.
+                # Backstop: transport.within re-raises a cancellation pymodbus swallowed (gh-86296);
+                # should anything else swallow one, the bus still stops instead of polling on forever
+                # (with the count left raised, every later asyncio.timeout would read as a timeout).
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError

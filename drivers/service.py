@@ -97,8 +97,11 @@ class ModbusService:
                 for s in self.buses.values():
                     tg.create_task(s.run(), name=f"modbus-bus {s.bus.url}")
         finally:
-            for task in list(self._scan_tasks.values()):
+            scans = list(self._scan_tasks.values())
+            for task in scans:
                 task.cancel()
+            # Awaited, so no Modbus work outlives run(): a scan closes its temporary bus on the way out.
+            await asyncio.gather(*scans, return_exceptions=True)
 
     # --- ModbusControl ---------------------------------------------------------------------
 

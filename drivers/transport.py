@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -23,6 +23,25 @@ _NEVER = 1 << 30
 _PYMODBUS_LOG = logging.getLogger("pymodbus")
 if _PYMODBUS_LOG.level == logging.NOTSET:
     _PYMODBUS_LOG.setLevel(logging.CRITICAL)
+
+
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], timeout_s: float) -> T:
+    """Await a pymodbus call for at most timeout_s (TimeoutError), re-raising a cancellation it swallowed."""
+    # pymodbus awaits connects and replies with 3.11's asyncio.wait_for, which returns the result
+    # instead of raising when the cancellation lands just as the result arrives (gh-86296). The
+    # task then runs on as if never cancelled, and the controller's shutdown waits for it forever;
+    # only its cancelling() count still tells. asyncio.timeout takes back its own cancellation on
+    # exit, so a count above the one at entry is a cancellation from outside.
+    task = asyncio.current_task()
+    before = task.cancelling() if task is not None else 0
+    async with asyncio.timeout(timeout_s):
+        result = await awaitable
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
+    return result
 
 
 class RequestFailed(Exception):
@@ -108,9 +127,7 @@ class Link:
     async def connect(self, timeout_s: float) -> None:
         """Open the port or socket; RequestFailed(connection) if that fails in time."""
         try:
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation (gh-86296).
-            async with asyncio.timeout(timeout_s):
-                ok = await self._client.connect()
+            ok = await within(self._client.connect(), timeout_s)
         except (TimeoutError, OSError, ModbusException) as exc:
             raise RequestFailed("connection", f"cannot connect: {exc or type(exc).__name__}") from exc
         if not ok or not self._client.connected:
@@ -162,8 +179,7 @@ class Link:
         crc_before = self.crc_errors
         self._in_flight = True
         try:
-            async with asyncio.timeout(timeout_s):
-                rr = await call()
+            rr = await within(call(), timeout_s)
         except TimeoutError as exc:
             if self.crc_errors != crc_before:
                 raise RequestFailed("crc", "reply failed its CRC check") from exc
