@@ -14,7 +14,7 @@ from typing import Any
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import String
+from tomlkit.items import AoT, String
 
 from controller.core.config import Problem
 
@@ -170,3 +170,29 @@ def prepare_edit(submitted: str, current: str, name: str) -> Edit:
     # A last line without newline would glue onto the next diff line.
     diff = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     return Edit(text, problems, diff)
+
+
+def append_table(text: str, array: str, entry: dict[str, Any]) -> tuple[str, int]:
+    """The TOML text with `entry` appended to the array of tables `array`, and the entry's index.
+
+    Everything else (comments, secrets, layout) is kept as written; ValueError when the file cannot
+    be read or `array` is not an array there.
+    """
+    doc = parse(text)
+    existing = doc.get(array)
+    if existing is None:
+        doc.append(array, tomlkit.aot())
+        existing = doc[array]
+    if not isinstance(existing, list):
+        raise ValueError(f"{array} is not an array in the configuration file")
+    index = len(existing)
+    if isinstance(existing, AoT):
+        table = tomlkit.table()
+        table.update(entry)
+        table.add(tomlkit.nl())  # a blank line before whatever follows, as people write it
+        existing.append(table)
+    else:  # written inline as `meters = [{...}]`: stay inline
+        inline = tomlkit.inline_table()
+        inline.update(entry)
+        existing.append(inline)
+    return tomlkit.dumps(doc), index

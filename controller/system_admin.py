@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from controller.configedit import prepare_edit, redact
+from controller.configedit import append_table, prepare_edit, redact
 from controller.core.clock import Clock, rfc3339
 from controller.core.clocksync import ClockSync
 from controller.core.commissioning import Registration
@@ -205,15 +205,40 @@ class SystemService:
         """Validate and write the config (previous file kept as a backup); effective at restart."""
         return await asyncio.to_thread(self._apply, toml)
 
+    async def append_entry(self, array: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append one [[array]] table to the config file by the same checked, backed-up write as PUT.
+
+        The rest of the file (comments, secrets) is kept as written; problems of the new entry are
+        keyed by its own keys ("id", not "meters[3].id"). Effective at restart.
+        """
+        where: list[str] = []
+
+        def build(current: str) -> str:
+            try:
+                text, index = append_table(current, array, entry)
+            except ValueError as exc:
+                raise ConfigError([Problem(array, str(exc))]) from exc
+            where.append(f"{array}[{index}].")
+            return text
+
+        try:
+            return await asyncio.to_thread(self._apply, build)
+        except ConfigError as exc:
+            if not where:  # the file itself could not take an entry
+                raise
+            own = [Problem(p.key.removeprefix(where[0]), p.reason) for p in exc.problems]
+            raise ConfigError(own) from exc
+
     def _apply(
         self,
-        toml: str | None,
+        toml: str | Callable[[str], str] | None,
         key_prefix: str = "",
         found: list[Problem] | None = None,
         after: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """Check and write under the write lock; nothing is written unless everything is valid.
 
+        `toml` may be a function of the current text (an edit that must not race another write);
         `found`: problems the caller already found (reported together with the config's own);
         `after` runs once the config is written (still under the lock).
         """
@@ -221,6 +246,8 @@ class SystemService:
             current = self._read_current()
             problems = list(found or [])
             text = current
+            if callable(toml):
+                toml = toml(current)
             if toml is not None:
                 text, own, _diff = self._evaluate(toml, current)
                 problems += [Problem(key_prefix + p.key, p.reason) for p in own]

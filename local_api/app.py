@@ -167,7 +167,7 @@ def create_app(
     if commands is not None or transactions is not None:
         app.include_router(commands_router(commands, transactions))
     if modbus is not None:
-        app.include_router(modbus_router(modbus, modbus_chargers))
+        app.include_router(modbus_router(modbus, modbus_chargers, system))
     if chargers is not None or messages is not None:
         app.include_router(chargers_router(chargers, messages))
     if sessions is not None:

@@ -52,6 +52,10 @@ class SystemAdmin(Protocol):
         """Validate and write the config (previous file kept as a backup); effective at restart."""
         ...
 
+    async def append_entry(self, array: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append one checked [[array]] table to the config file (rest kept as written); as apply_config."""
+        ...
+
     async def backup(self) -> tuple[dict[str, Any], str]:
         """The backup bundle (config with secrets, charger registry) and its download file name."""
         ...

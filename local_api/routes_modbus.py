@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from controller.core.config import ConfigError
 from controller.core.ports import ModbusBusy, ModbusChargers, ModbusControl
+from local_api.auth.middleware import AUDIT
 from local_api.errors import problem
+from local_api.ports import SystemAdmin, SystemConflict
+
+# The keys of a [[meters]] entry; their values are checked by the config validation itself.
+METER_KEYS = ("id", "model", "transport", "unit", "role", "poll_interval", "timeout", "slow_interval")
 
 
 class ScanRequest(BaseModel):
@@ -57,12 +63,16 @@ def _problem(status: int, detail: str) -> Response:
     return problem(status, detail)
 
 
-def modbus_router(control: ModbusControl, chargers: ModbusChargers | None = None) -> APIRouter:
+def modbus_router(
+    control: ModbusControl, chargers: ModbusChargers | None = None, config: SystemAdmin | None = None
+) -> APIRouter:
     """The /api/v1/modbus routes over a ModbusControl port (all async: the port lives on the loop)."""
     router = APIRouter(prefix="/api/v1/modbus")
 
     if chargers is not None:
         _charger_routes(router, chargers)
+    if config is not None:
+        _save_route(router, config)
 
     @router.get("/devices")
     async def devices() -> Response:
@@ -121,3 +131,47 @@ def _charger_routes(router: APIRouter, chargers: ModbusChargers) -> None:
         if not ok:  # the common error shape, with the charger's state for the details
             body.update(detail=f"charger {charger_id!r} did not take the current limit", code="upstream")
         return _json(body, 200 if ok else 502)
+
+
+def _entry_problems(body: dict[str, Any]) -> list[dict[str, str]]:
+    """What the config validation cannot say about a JSON body: unknown keys, values TOML cannot hold."""
+    problems = [{"key": k, "reason": "unknown key"} for k in body if k not in METER_KEYS]
+    for key, value in body.items():
+        if key in METER_KEYS and not isinstance(value, str | int | float):  # bool is an int: checked later
+            problems.append({"key": key, "reason": "must be a string or a number"})
+    return problems
+
+
+def _save_route(router: APIRouter, config: SystemAdmin) -> None:
+    """POST /api/v1/modbus/devices: save a commissioned meter to the configuration file."""
+
+    @router.post("/devices", status_code=201)
+    async def save_device(request: Request, body: Annotated[dict[str, Any], Body()]) -> Response:
+        """Append a [[meters]] entry (checked, written atomically, previous file backed up).
+
+        Polled from the next start on: the running site's meters (roles, energy sources) are fixed
+        when it starts, so the answer says restart_required.
+        """
+        if problems := _entry_problems(body):
+            return problem(422, "the device was not saved", "invalid", errors=problems)
+        entry = {k: body[k] for k in METER_KEYS if k in body}  # the config file's key order
+        try:
+            result = await config.append_entry("meters", entry)
+        except SystemConflict as exc:
+            return problem(409, str(exc), "conflict")
+        except ConfigError as exc:
+            errors = [{"key": p.key, "reason": p.reason} for p in exc.problems]
+            # Only a clash with an existing device: the id is taken (a meter and a Modbus charger share ids).
+            duplicate = all(p.reason.startswith("duplicate") for p in exc.problems)
+            return problem(
+                409 if duplicate else 422,
+                "the device was not saved: " + "; ".join(f"{e['key']} {e['reason']}" for e in errors),
+                "conflict" if duplicate else "invalid",
+                errors=errors,
+            )
+        request.scope[AUDIT] = (
+            f"meter {entry['id']} ({entry['model']}, {entry['transport']} unit {entry.get('unit', 1)}, "
+            f"{entry['role']}) added to the config (previous kept as {result['backup']})"
+        )
+        saved = {"saved": True, "restart_required": True, "id": entry["id"], "backup": result["backup"]}
+        return _json(saved, 201)

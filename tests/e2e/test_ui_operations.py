@@ -120,36 +120,65 @@ async def test_test_read_of_a_modbus_meter_on_the_commissioning_page(
     assert logged_in_page.errors == []
 
 
-async def test_scan_finds_the_meter_and_an_admin_saves_it_to_the_configuration(
-    logged_in_page: Tab, e2e_site: E2eSite
+async def test_scan_finds_the_meter_and_a_technician_saves_it_to_the_configuration(
+    browser: Browser, e2e_site: E2eSite, admin: tuple[str, str]
 ) -> None:
-    page = logged_in_page.page
-    await page.goto(e2e_site.url + "/#/commissioning")
-    await page.get_by_test_id("bus-select").select_option(e2e_site.meter_url)
-    await page.get_by_label("Scan from").fill("1")
-    await page.get_by_label("to", exact=True).fill("3")
-    await page.get_by_test_id("scan").click()
-    await page.get_by_test_id("confirm-ok").click()
-    scan = page.get_by_test_id("scan-result")
-    await expect(scan).to_contain_text("3 of 3 unit ids asked", timeout=15000)
-    await expect(scan).to_contain_text("done")
-    await page.get_by_test_id("unit-input").fill("")
-    await page.get_by_test_id("use-unit-1").click()
-    await expect(page.get_by_test_id("unit-input")).to_have_value("1")
+    async with api_client(e2e_site.ctl) as http:
+        made = await http.post(
+            "/api/v1/auth/users",
+            json={"username": "fitter", "password": "commissions 123", "role": "technician"},
+        )
+        assert made.status_code == 201, made.text
+    tab = await open_tab(browser)
+    page = tab.page
+    try:
+        await log_in(tab, e2e_site.url, "fitter", "commissions 123")
+        await expect(page.get_by_test_id("user-role")).to_have_text("technician")
+        await page.goto(e2e_site.url + "/#/commissioning")
+        await page.get_by_test_id("bus-select").select_option(e2e_site.meter_url)
+        await page.get_by_label("Scan from").fill("1")
+        await page.get_by_label("to", exact=True).fill("3")
+        await page.get_by_test_id("scan").click()
+        await page.get_by_test_id("confirm-ok").click()
+        scan = page.get_by_test_id("scan-result")
+        await expect(scan).to_contain_text("3 of 3 unit ids asked", timeout=15000)
+        await expect(scan).to_contain_text("done")
+        await page.get_by_test_id("unit-input").fill("")
+        await page.get_by_test_id("use-unit-1").click()
+        await expect(page.get_by_test_id("unit-input")).to_have_value("1")
 
-    await page.get_by_test_id("test-read").click()
-    await expect(page.get_by_test_id("read-verdict")).to_be_visible()
-    await page.get_by_test_id("save-id").fill("pv-inverter")
-    await page.get_by_test_id("save-role").select_option("pv")
-    await expect(page.get_by_test_id("meter-toml")).to_contain_text('role = "pv"')
-    await page.get_by_test_id("save-device").click()
-    dialog = page.locator("dialog#confirm")
-    await expect(dialog).to_contain_text("pv-inverter")  # the diff of the change
-    await page.get_by_test_id("confirm-ok").click()
-    await expect(page.get_by_test_id("save-done")).to_contain_text("after a restart")
-    saved = e2e_site.config_path.read_text()
-    assert 'id = "pv-inverter"' in saved and 'role = "pv"' in saved, saved
-    assert logged_in_page.errors == []
+        await page.get_by_test_id("test-read").click()
+        await expect(page.get_by_test_id("read-verdict")).to_be_visible()
+        # An id the site already uses is refused with the key and reason; nothing is written.
+        before = e2e_site.config_path.read_text()
+        taken = e2e_site.ctl.config.meters[0].id
+        await page.get_by_test_id("save-id").fill(taken)
+        await page.get_by_test_id("save-device").click()
+        await page.get_by_test_id("confirm-ok").click()
+        await expect(page.get_by_test_id("save-problems")).to_contain_text("already taken")
+        await expect(page.locator(".save-outcome")).to_contain_text(f"id: duplicate meter id '{taken}'")
+        assert e2e_site.config_path.read_text() == before
+
+        await page.get_by_test_id("save-id").fill("pv-inverter")
+        await page.get_by_test_id("save-role").select_option("pv")
+        await expect(page.get_by_test_id("meter-toml")).to_contain_text('role = "pv"')
+        await page.get_by_test_id("save-device").click()
+        dialog = page.locator("dialog#confirm")
+        await expect(dialog).to_contain_text('id = "pv-inverter"')  # the entry to be added
+        await page.get_by_test_id("confirm-ok").click()
+        await expect(page.get_by_test_id("save-done")).to_contain_text("which an admin does")
+        await expect(page.get_by_test_id("restart")).to_have_count(0)  # restarting is an admin's
+        saved = e2e_site.config_path.read_text()
+        assert saved.startswith(before) and 'id = "pv-inverter"' in saved and 'role = "pv"' in saved, saved
+        # The browser logs the refused duplicate's answer; nothing else went wrong.
+        assert [e for e in tab.errors if "409 (Conflict)" not in e] == [] and len(tab.errors) == 1
+    finally:
+        await tab.context.close()
+    async with api_client(e2e_site.ctl) as http:
+        audit = (await http.get("/api/v1/audit")).json()["items"]
+    saves = [a for a in audit if a["path"] == "/api/v1/modbus/devices"]
+    assert [(a["user"], a["status"]) for a in saves] == [("fitter", 201), ("fitter", 409)]
+    assert saves[0]["summary"].startswith("meter pv-inverter (eastron_sdm630, ")
 
 
 async def test_a_viewer_sees_the_site_but_no_actions(

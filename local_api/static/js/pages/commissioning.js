@@ -246,9 +246,9 @@ export default {
     });
 
     /**
-     * Save a test-read device as a [[meters]] entry. Devices live in the configuration file, which only
-     * an admin may change (PUT /api/v1/system/config, checked first, previous file kept as a backup);
-     * siteedge polls the new meter after a restart. Others get the block to hand to an admin.
+     * Save a test-read device as a [[meters]] entry: POST /api/v1/modbus/devices (technician) appends it
+     * to the configuration file (checked, previous file kept as a backup); siteedge polls the new meter
+     * after a restart, which an admin triggers.
      */
     function saveDevice(device) {
       const evses = (live.last?.chargers || []).flatMap((c) => (c.evses || []).map((e) => e.evse_uid));
@@ -258,33 +258,34 @@ export default {
         options: [["grid", "the grid connection"], ["pv", "solar (PV)"], ["building", "the building"],
           ...evses.map((uid) => [`evse:${uid}`, `EVSE ${uid}`])] });
       const snippet = el("pre", { class: "json", "data-testid": "meter-toml" });
-      const block = () => meterToml({ ...device, id: idField.input.value.trim(), role: roleField.input.value });
-      const update = () => { snippet.textContent = block(); };
+      const entry = () => ({ id: idField.input.value.trim(), model: device.model, transport: device.transport,
+        unit: device.unit, role: roleField.input.value });
+      const update = () => { snippet.textContent = meterToml(entry()); };
       idField.input.addEventListener("input", update);
       roleField.input.addEventListener("change", update);
       update();
-      const saveButton = el("button", { type: "button", class: "btn btn-primary", "data-testid": "save-device",
-        hidden: !can("admin") }, "Add to configuration");
+      const saveButton = el("button", { type: "button", class: "btn btn-primary", "data-testid": "save-device", disabled: !tech },
+        "Add to configuration");
       const outcome = el("div", { class: "save-outcome" });
       saveButton.addEventListener("click", async () => {
-        const id = idField.input.value.trim();
-        if (!ID_RE.test(id)) return toast("The meter id must be 1–36 letters, digits, '.', '_' or '-'.", "warn");
-        const current = await ui.busy(saveButton, () => api.get("system/config"), { success: () => null });
-        if (!current) return undefined;
-        const proposed = `${current.toml.replace(/\s*$/, "")}\n\n${block()}`;
-        const check = await ui.busy(saveButton, () => api.post("system/config/check", { toml: proposed }), { success: () => null });
-        if (!check) return undefined;
-        if (!check.valid) {
-          ui.fill(outcome, el("p", { class: "notice notice-bad", role: "alert" }, "The configuration would not be valid:"),
-            el("ul", { class: "hints" }, (check.errors || []).map((e) => el("li", null, `${e.key}: ${e.reason}`))));
-          return undefined;
-        }
-        const yes = await confirmAction("Add to configuration", `Add meter ${id} to the configuration file? `
+        const meter = entry();
+        if (!ID_RE.test(meter.id)) return toast("The meter id must be 1–36 letters, digits, '.', '_' or '-'.", "warn");
+        const yes = await confirmAction("Add to configuration", `Add meter ${meter.id} to the configuration file? `
           + "The previous file is kept as a backup. siteedge polls the meter after a restart.",
-        { confirm: "Save", content: el("pre", { class: "json" }, check.diff || block()) });
+        { confirm: "Save", content: el("pre", { class: "json" }, meterToml(meter)) });
         if (!yes) return undefined;
-        const saved = await ui.busy(saveButton, () => api.put("system/config", { toml: proposed }),
-          { success: () => `Meter ${id} saved to the configuration.` });
+        ui.fill(outcome);
+        let failed = null;
+        const saved = await ui.busy(saveButton, () => api.post("modbus/devices", meter), {
+          success: () => `Meter ${meter.id} saved to the configuration.`,
+          failure: (err) => { failed = err; return `Meter ${meter.id} not saved: ${ui.errorText(err)}`; },
+        });
+        const problems = failed?.body?.errors || [];
+        if (problems.length) { // every problem with its key, next to the fields it is about
+          ui.fill(outcome, el("p", { class: "notice notice-bad", role: "alert", "data-testid": "save-problems" },
+            failed.code === "conflict" ? `Not saved: the id ${meter.id} is already taken.` : "Not saved:"),
+          el("ul", { class: "hints" }, problems.map((e) => el("li", null, `${e.key}: ${e.reason}`))));
+        }
         if (!saved) return undefined;
         saveButton.disabled = true;
         const restart = el("button", { type: "button", class: "btn", "data-testid": "restart" }, "Restart siteedge now");
@@ -293,18 +294,18 @@ export default {
             + "within a minute; running sessions continue on the chargers.", { confirm: "Restart", danger: true });
           if (ok) await ui.busy(restart, () => api.post("system/restart", {}), { success: () => "Restarting…" });
         });
+        const later = saved.restart_required !== false;
         ui.fill(outcome, el("p", { class: "notice", role: "status", "data-testid": "save-done" },
-          saved.restart_required === false ? `Saved; ${id} is active.` : `Saved. siteedge starts polling ${id} after a restart.`),
-        saved.restart_required === false ? null : el("div", { class: "row-actions" }, restart));
+          !later ? `Saved; ${meter.id} is active.` : can("admin") ? `Saved. siteedge starts polling ${meter.id} after a restart.`
+            : `Saved. siteedge starts polling ${meter.id} after a restart, which an admin does (System page).`),
+        later && can("admin") ? el("div", { class: "row-actions" }, restart) : null);
         return undefined;
       });
       return el("div", { class: "save-box", "data-testid": "save-box" },
         el("h3", null, "Save this device"),
         el("div", { class: "form form-grid" }, idField.wrap, roleField.wrap),
         snippet,
-        can("admin") ? el("div", { class: "row-actions" }, saveButton)
-          : el("p", { class: "hint" }, "Devices are stored in the configuration file, which only an admin can change: "
-            + "hand this block to an admin (System page), who adds it and restarts siteedge."),
+        el("div", { class: "row-actions" }, saveButton),
         outcome);
     }
 
