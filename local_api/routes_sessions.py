@@ -8,7 +8,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from controller.core.reports import ReportQueries
-from controller.core.sessions import SessionQueries, SessionRecord, SessionStatus
+from controller.core.sessions import (
+    SessionFilter,
+    SessionQueries,
+    SessionRecord,
+    SessionStatus,
+    parse_partner,
+)
 from controller.core.tariffs import TariffError
 from local_api.errors import problem
 from local_api.pagination import Page, page_from_top
@@ -70,20 +76,25 @@ def sessions_router(queries: SessionQueries, reports: ReportQueries | None = Non
         start: str | None = Query(None, alias="from"),
         end: str | None = Query(None, alias="to"),
         evse_uid: str | None = None,
+        charger: str | None = None,
+        partner: str | None = None,
         format: str = "json",
     ) -> Response:
-        """OCPI Sessions newest first; ?status=, ?evse_uid=, ?from=&to= (start), ?format=csv (all rows)."""
+        """OCPI Sessions newest first; ?status=, ?evse_uid=, ?charger= (all its EVSEs), ?partner=NL-ABC
+        (the token's eMSP), ?from=&to= (start), ?format=csv (all rows)."""
         if status is not None and status not in SessionStatus.__members__:
             return problem(422, f"status must be one of {', '.join(SessionStatus)}")
         if format not in ("json", "csv"):
             return problem(422, "format must be json or csv")
         try:
             lo, hi = bounds(start, end)
-        except TariffError as exc:
+            emsp = None if partner is None else parse_partner(partner)
+        except (TariffError, ValueError) as exc:
             return problem(422, str(exc))
-        filtered = start is not None or end is not None or evse_uid is not None or format == "csv"
+        match = SessionFilter(status, evse_uid, charger, emsp)
+        filtered = start is not None or end is not None or format == "csv" or match != SessionFilter(status)
         if reports is not None and filtered:
-            records = await reports.sessions(lo, hi, status, evse_uid)
+            records = await reports.sessions(lo, hi, match)
             if format == "csv":
                 return csv_response(
                     [csv_row(r) for r in records[:CSV_MAX_ROWS]], SESSION_COLUMNS, "sessions.csv"

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from controller.core.clock import rfc3339
-from controller.core.sessions import SessionRecord, SessionStatus
+from controller.core.sessions import SessionFilter, SessionRecord, SessionStatus
 from controller.core.uptime import Period, PortHistory, Window, last_closed_month, last_closed_quarter
 
 ERROR_STOP_REASONS = frozenset(
@@ -383,10 +383,8 @@ class ReportQueries(Protocol):
         """Per-eMSP figures, failures included, for sessions and decisions in [start, end)."""
         ...
 
-    async def sessions(
-        self, start: datetime, end: datetime, status: str | None, evse_uid: str | None
-    ) -> list[SessionRecord]:
-        """Sessions started in [start, end) matching the filters, newest first."""
+    async def sessions(self, start: datetime, end: datetime, match: SessionFilter) -> list[SessionRecord]:
+        """Sessions started in [start, end) matching the filter, newest first."""
         ...
 
     async def windows(self, start: datetime, end: datetime) -> list[Window]:

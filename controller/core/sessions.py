@@ -397,6 +397,44 @@ class SessionRecord:
         )
 
 
+# --- listing filters -----------------------------------------------------------------------------
+
+
+def parse_partner(text: str) -> tuple[str, str]:
+    """An eMSP as people write it, "NL-ABC" (or "NL*ABC" as exports show it) -> ("NL", "ABC").
+
+    ValueError says what is wrong. Upper-cased: OCPI country codes and party ids are case-insensitive.
+    """
+    cc, sep, party = text.strip().upper().replace("*", "-").partition("-")
+    if not sep or len(cc) != 2 or not cc.isalpha() or len(party) != 3 or not party.isalnum():
+        raise ValueError(
+            f"partner must be country_code-party_id such as NL-ABC (2 letters, 3 characters), got {text!r}"
+        )
+    return cc, party
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """Which sessions a list shows: every criterion given must hold (None: any)."""
+
+    status: str | None = None
+    evse_uid: str | None = None
+    charger_id: str | None = None  # every EVSE of the charger
+    partner: tuple[str, str] | None = None  # (country_code, party_id) of the token's eMSP
+
+    def matches(self, rec: SessionRecord) -> bool:
+        """True if the session meets every criterion."""
+        return (
+            (self.status is None or rec.status.value == self.status)
+            and (self.evse_uid is None or rec.evse_uid == self.evse_uid)
+            and (self.charger_id is None or rec.charger_id == self.charger_id)
+            and (
+                self.partner is None
+                or (rec.token.country_code.upper(), rec.token.party_id.upper()) == self.partner
+            )
+        )
+
+
 # --- applying transaction events ---------------------------------------------------------------
 
 

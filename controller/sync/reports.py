@@ -21,7 +21,13 @@ from controller.core.clock import Clock, rfc3339
 from controller.core.envelope import Lane, Outgoing, Topics
 from controller.core.events import EvseStatusPublished, TransactionEnded, TransactionUpdated
 from controller.core.reports import AuthAuditLog, DueReport, StatusHistory
-from controller.core.sessions import SessionRecord, SessionStore, partner_report, session_id_of
+from controller.core.sessions import (
+    SessionFilter,
+    SessionRecord,
+    SessionStore,
+    partner_report,
+    session_id_of,
+)
 from controller.core.uptime import Period, PeriodError, Window
 from controller.sync.downlink import Downlink, Rejected
 
@@ -232,17 +238,10 @@ class ReportService:
         body = core.partner_report(partner_report(records, start, end), records, failed)
         return {"from": rfc3339(start), "to": rfc3339(end), **body}
 
-    async def sessions(
-        self, start: datetime, end: datetime, status: str | None, evse_uid: str | None
-    ) -> list[SessionRecord]:
-        """Sessions started in [start, end) matching the filters, newest first."""
+    async def sessions(self, start: datetime, end: datetime, match: SessionFilter) -> list[SessionRecord]:
+        """Sessions started in [start, end) matching the filter, newest first."""
         records = await asyncio.to_thread(self._sessions.started_between, start, end)
-        found = [
-            r
-            for r in records
-            if (status is None or r.status.value == status) and (evse_uid is None or r.evse_uid == evse_uid)
-        ]
-        return found[::-1]
+        return [r for r in reversed(records) if match.matches(r)]
 
     async def windows(self, start: datetime, end: datetime) -> list[Window]:
         """Exclusion windows overlapping [start, end)."""

@@ -120,9 +120,13 @@ async def test_sessions_export_csv_with_the_finished_session_and_show_its_detail
     await expect(row).to_contain_text("TAG-CSV-1")
     await expect(row).to_contain_text("completed")
 
-    # The filters apply to the export too: only completed sessions of CP-1-1.
+    # The filters apply to the export too: only completed sessions of CP-1-1, charger CP-1, its partner.
+    token = session["cdr_token"]
+    partner = f"{token['country_code']}-{token['party_id']}"
     await page.get_by_label("Status").select_option("COMPLETED")
-    await page.get_by_label("Charger / EVSE").select_option("CP-1-1")
+    await page.get_by_label("Charger", exact=True).select_option("CP-1")
+    await page.get_by_label("EVSE", exact=True).select_option("CP-1-1")
+    await page.get_by_label("Partner (eMSP)").fill(partner.lower())
     await page.get_by_test_id("apply-filters").click()
     await expect(row).to_be_visible()
     async with page.expect_download() as info:
@@ -134,7 +138,26 @@ async def test_sessions_export_csv_with_the_finished_session_and_show_its_detail
     assert [r["session_id"] for r in rows] == [session["id"]]
     assert rows[0]["status"] == "COMPLETED" and rows[0]["token_uid"] == "TAG-CSV-1"
     assert float(rows[0]["kwh"]) == pytest.approx(2.345)
+    assert rows[0]["charger_id"] == "CP-1" and rows[0]["emsp"] == partner.replace("-", "*")
     await expect(page.get_by_role("status").filter(has_text="Downloaded sessions.csv")).to_be_visible()
+
+    # Another partner's sessions: none, in the list and in the export.
+    await page.get_by_label("Partner (eMSP)").fill("FR-QQQ")
+    await page.get_by_test_id("apply-filters").click()
+    await expect(page.get_by_test_id("session-list")).to_contain_text("No sessions match these filters.")
+    async with page.expect_download() as info:
+        await page.get_by_test_id("export-csv").click()
+    none = await downloaded_text(await (await info.value).path())
+    assert list(csv.DictReader(io.StringIO(none))) == []
+    # A partner typed wrong is refused before anything is listed.
+    await page.get_by_label("Partner (eMSP)").fill("NLXYZ")
+    await page.get_by_test_id("apply-filters").click()
+    await expect(page.get_by_role("status").filter(has_text="country code and party id")).to_be_visible()
+    await page.get_by_label("Partner (eMSP)").fill("")
+    await page.get_by_label("Charger", exact=True).select_option("CP-1")
+    await page.get_by_label("EVSE", exact=True).select_option("CP-1-1")
+    await page.get_by_test_id("apply-filters").click()
+    await expect(row).to_be_visible()
 
     # A filter that excludes it: the list says so and the export has only the header.
     await page.get_by_label("Status").select_option("ACTIVE")

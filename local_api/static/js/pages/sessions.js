@@ -5,6 +5,7 @@ import {
   chargerOf, dayValue, downloadButton, evseOptions, facts, hasEndpoint, hashQuery, localDayEnd, localDayStart,
   money, monthValue, notice, pagedList, price, tabs, withQuery,
 } from "./common.js";
+import { el } from "../ui.js";
 
 const STATUSES = ["ACTIVE", "COMPLETED", "INVALID", "PENDING"];
 const STATUS_TONE = { ACTIVE: "info", COMPLETED: "ok", INVALID: "bad", PENDING: "warn" };
@@ -12,13 +13,17 @@ const STATUS_TONE = { ACTIVE: "info", COMPLETED: "ok", INVALID: "bad", PENDING: 
 // Survives navigation to a session's detail and back (the module lives as long as the page).
 const state = {
   tab: "list",
-  filters: { status: "", evse_uid: "", from: "", to: "" },
+  filters: { status: "", charger: "", evse_uid: "", partner: "", from: "", to: "" },
   partners: null,
   uptime: null,
 };
 
+// An eMSP as country_code-party_id (OCPI: 2 letters, 3 characters); "*" as the CSV writes it works too.
+const PARTNER_RE = /^[A-Za-z]{2}[-*][A-Za-z0-9]{3}$/;
+
 function sessionQuery(f) {
-  return { status: f.status, evse_uid: f.evse_uid, from: localDayStart(f.from), to: localDayEnd(f.to) };
+  return { status: f.status, charger: f.charger, evse_uid: f.evse_uid, partner: f.partner,
+    from: localDayStart(f.from), to: localDayEnd(f.to) };
 }
 
 function durationS(s) {
@@ -76,12 +81,18 @@ function renderOverview(root, ctx) {
   return () => cleanups.forEach((fn) => fn());
 }
 
-/** An EVSE <select> filled from the live snapshot (now or when the first one arrives). */
-function evseSelect(ctx, label, value, anyLabel) {
-  const f = ctx.ui.field(label, { type: "select", name: "evse_uid", options: evseOptions(ctx.live.last, anyLabel) });
+/** Charger options: "any" and every charger of a health snapshot. */
+function chargerOptions(health, anyLabel) {
+  return [el("option", { value: "" }, anyLabel),
+    ...((health && health.chargers) || []).map((c) => el("option", { value: c.id }, c.id))];
+}
+
+/** An EVSE (or, with options = chargerOptions, charger) <select> filled from the live snapshot. */
+function evseSelect(ctx, label, value, anyLabel, { name = "evse_uid", options = evseOptions } = {}) {
+  const f = ctx.ui.field(label, { type: "select", name, options: options(ctx.live.last, anyLabel) });
   const fill = (h) => {
     const keep = f.input.value || value;
-    f.input.replaceChildren(...evseOptions(h, anyLabel));
+    f.input.replaceChildren(...options(h, anyLabel));
     if (keep && ![...f.input.options].some((o) => o.value === keep)) {
       f.input.append(ctx.ui.el("option", { value: keep }, keep)); // an EVSE no longer configured
     }
@@ -104,10 +115,28 @@ function listTab(panel, ctx) {
   const f = state.filters;
   const status = ui.field("Status", { type: "select", name: "status", value: f.status,
     options: [["", "Any"], ...STATUSES.map((s) => [s, s.toLowerCase()])] });
-  const evse = evseSelect(ctx, "Charger / EVSE", f.evse_uid, "Any");
+  const charger = evseSelect(ctx, "Charger", f.charger, "Any", { name: "charger", options: chargerOptions });
+  const evse = evseSelect(ctx, "EVSE", f.evse_uid, "Any");
+  const partner = ui.field("Partner (eMSP)", { name: "partner", value: f.partner, placeholder: "NL-ABC",
+    autocapitalize: "characters", spellcheck: "false", hint: "country code-party id, e.g. NL-ABC" });
   const from = ui.field("Started from", { type: "date", name: "from", value: f.from });
   const to = ui.field("Started until", { type: "date", name: "to", value: f.to });
-  const read = () => ({ status: status.input.value, evse_uid: evse.input.value, from: from.input.value, to: to.input.value });
+  const read = () => ({ status: status.input.value, charger: charger.input.value, evse_uid: evse.input.value,
+    partner: partner.input.value.trim().toUpperCase(), from: from.input.value, to: to.input.value });
+  // The same check before a list or an export: a typo in the partner must not silently show everything.
+  const valid = () => {
+    const p = partner.input.value.trim();
+    if (p && !PARTNER_RE.test(p)) {
+      ui.toast("The partner is a country code and party id, e.g. NL-ABC.", "warn");
+      partner.input.focus();
+      return false;
+    }
+    if (from.input.value && to.input.value && to.input.value < from.input.value) {
+      ui.toast("The end date is before the start date.", "warn");
+      return false;
+    }
+    return true;
+  };
   const listBox = el("div", { class: "session-list", "data-testid": "session-list" });
   const list = pagedList(listBox, {
     path: (offset, limit) => withQuery("sessions", { ...sessionQuery(state.filters), limit, offset }),
@@ -116,19 +145,18 @@ function listTab(panel, ctx) {
   });
   const form = el("form", { class: "filter-form", "aria-label": "Session filters", onsubmit: (event) => {
     event.preventDefault();
-    if (from.input.value && to.input.value && to.input.value < from.input.value) {
-      ui.toast("The end date is before the start date.", "warn");
-      return;
-    }
+    if (!valid()) return;
     state.filters = read();
     list.load(0);
   } },
-  status.wrap, evse.wrap, from.wrap, to.wrap,
+  status.wrap, charger.wrap, evse.wrap, partner.wrap, from.wrap, to.wrap,
   el("div", { class: "filter-actions" },
     el("button", { type: "submit", class: "btn btn-primary", "data-testid": "apply-filters" }, "Show"),
     el("button", { type: "button", class: "btn", onclick: () => {
       status.input.value = "";
+      charger.input.value = "";
       evse.input.value = "";
+      partner.input.value = "";
       from.input.value = "";
       to.input.value = "";
       state.filters = read();
@@ -142,7 +170,7 @@ function listTab(panel, ctx) {
       el("p", { class: "hint" }, "The CSV holds every session matching the filters above, not only this page."))),
   listBox);
   list.load(0);
-  return evse.off;
+  return () => { evse.off(); charger.off(); };
 }
 
 function sessionTable(items, ctx) {
