@@ -13,6 +13,7 @@ SITEEDGE_SITE_METHOD = local
 # pyproject.toml [build-system]: setuptools.build_meta
 SITEEDGE_SETUP_TYPE = setuptools
 SITEEDGE_LICENSE = Apache-2.0
+SITEEDGE_LICENSE_FILES = LICENSE
 
 # The local method rsyncs the whole repository: leave out this tree, build
 # output, virtualenvs, caches and stale egg-info (it would shadow the real
