@@ -49,6 +49,39 @@ RTU_BAUD = 19200
 # CP-3 is an Alfen NG9xx: besides OCPP, siteedge sets its current limit over Modbus TCP.
 MODBUS_CHARGER = SimModbusCharger("CP-3-alfen", "alfen_ng9xx", "", 1, evse_uid="CP-3-1", failsafe_current=6.0)
 DEMO_SETPOINT_A = 16.0
+# The depot's grid connection (80 A, 3 x 400 V): base load and two or three cars stay below it,
+# all five EVSEs at full power would not, so the dashboard's power chart shows the headroom.
+SITE_LIMIT_KW = 55.0
+# A time-of-day ad hoc tariff (OCPI 2.2.1, site time zone): an evening peak and a cheap night, a
+# start fee at any time. The backend sends it retained; every demo session is priced with it.
+TARIFF_ID = "DEPOT-TOU"
+TARIFF: dict[str, Any] = {
+    "country_code": "NL",
+    "party_id": "SED",
+    "id": TARIFF_ID,
+    "currency": "EUR",
+    "type": "AD_HOC_PAYMENT",
+    "tariff_alt_text": [
+        {"language": "en", "text": "EUR 0.49/kWh 17-21 h, 0.25/kWh 23-7 h, else 0.35/kWh; start EUR 0.50"}
+    ],
+    "elements": [
+        {
+            "price_components": [{"type": "ENERGY", "price": 0.49, "vat": 21.0, "step_size": 1}],
+            "restrictions": {"start_time": "17:00", "end_time": "21:00"},
+        },
+        {
+            "price_components": [{"type": "ENERGY", "price": 0.25, "vat": 21.0, "step_size": 1}],
+            "restrictions": {"start_time": "23:00", "end_time": "07:00"},
+        },
+        {
+            "price_components": [
+                {"type": "FLAT", "price": 0.50, "vat": 21.0, "step_size": 0},
+                {"type": "ENERGY", "price": 0.35, "vat": 21.0, "step_size": 1},
+            ]
+        },
+    ],
+    "last_updated": "2026-11-01T00:00:00Z",
+}
 # A fixed, printed login so a person can try the web UI at once; only ever for this simulated site.
 DEMO_USER, DEMO_PASSWORD = "admin", "siteedge-demo"
 
@@ -129,6 +162,8 @@ def _spec(
         telemetry_interval=2.0,
         poll_interval=1.0,
         reconnect_max=5.0,
+        max_power_kw=SITE_LIMIT_KW,
+        default_tariff_id=TARIFF_ID,
     )
     for meter, what, url in meters:
         meter_id = "grid" if what == "grid" else f"m-{what}"
@@ -198,6 +233,18 @@ def _roaming(backend: BackendSimulator) -> None:
     backend.emsp = lambda uid: {"allowed": "ALLOWED"} if uid in known else {"status_code": 2004}
 
 
+async def _wait_tariff(url: str, token: str) -> str:
+    """The price an EVSE shows once the retained tariff arrived (so the first sessions are priced)."""
+    evse = CHARGERS[0].evse_uid(1)
+    async with httpx.AsyncClient(headers={"authorization": f"Bearer {token}"}, trust_env=False) as http:
+        for _ in range(50):
+            r = await http.get(f"{url}/api/v1/evses/{evse}/price", timeout=5)
+            if r.status_code == 200 and r.json().get("tariff_id") == TARIFF_ID:
+                return str(r.json().get("text"))
+            await asyncio.sleep(0.1)
+    return f"not in force yet (HTTP {r.status_code}: {r.text[:200]})"
+
+
 async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, log: Path) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(300):
@@ -255,6 +302,8 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
         ui = f"http://127.0.0.1:{spec.api_port}"
         await _wait_healthy(ui, demo.controller, log)
         _roaming(demo.backend)
+        demo.backend.publish(f"tariffs/{TARIFF_ID}", TARIFF, retain=True)
+        tariff = await _wait_tariff(ui, token)
         # Before the charge points start: a Ctrl-C right after start-up then meets them as before.
         applied = await _set_modbus_charger(ui, token)
 
@@ -288,6 +337,7 @@ async def run(duration: float | None, api_port: int, speed: float, workdir: Path
             f"Modbus charger {MODBUS_CHARGER.id} ({MODBUS_CHARGER.model}, "
             f"EVSE {MODBUS_CHARGER.evse_uid}): {applied}"
         )
+        _say(f"site limit {SITE_LIMIT_KW:g} kW; tariff {TARIFF_ID}: {tariff}")
         _say(f"backend simulator records to {workdir / 'backend.jsonl'}")
         _say(f"time runs {speed:g}x faster in the simulated cars")
         _say(f"web UI: {ui}/")
@@ -316,6 +366,8 @@ async def _bounded(step: Awaitable[Any], seconds: float, what: str) -> None:
 async def _shutdown(demo: Demo, tasks: set[asyncio.Task[None]]) -> None:
     """End everything the demo started, controller first so it can flush, broker last."""
     _say("stopping ...")
+    if tasks:  # stop is set: running sessions end as a driver would (StopTransaction, unplug) first
+        await asyncio.wait(tasks, timeout=5.0)
     for task in tasks:
         task.cancel()
     if tasks:

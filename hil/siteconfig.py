@@ -71,6 +71,7 @@ class SiteSpec:
     free_vend: bool = False  # tests that are not about authorization switch roaming checks off
     auth_timeout: float = 2.0
     max_power_kw: float | None = None  # [site] max_power_kw: the limit the dashboard draws
+    default_tariff_id: str | None = None  # [site] default_tariff_id: the tariff EVSEs without their own offer
 
 
 def _q(value: str) -> str:
@@ -94,6 +95,7 @@ def render(spec: SiteSpec) -> str:
         'latitude = "52.090700"',
         'longitude = "5.121400"',
         *([f"max_power_kw = {spec.max_power_kw}"] if spec.max_power_kw is not None else []),
+        *([f"default_tariff_id = {_q(spec.default_tariff_id)}"] if spec.default_tariff_id else []),
         "",
         "[ocpp]",
         'host = "127.0.0.1"',

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -58,7 +59,7 @@ def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None
     http = httpx.Client(base_url=url, timeout=2, trust_env=False)
     assert http.get("api/v1/health").status_code == 401  # nothing without logging in
     assert http.post("api/v1/auth/login", json=login).status_code == 200  # the printed login works
-    health: dict = {}
+    health: dict[str, Any] = {}
     for _ in range(100):
         health = http.get("api/v1/health").json()
         evses = [e for c in health["chargers"] for e in c["evses"]]
@@ -75,6 +76,11 @@ def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None
     grid = next(m for m in health["meters"] if m["role"] == "grid")
     evse_power = sum(m["values"]["power"] for m in health["meters"] if m["role"].startswith("evse:"))
     assert grid["values"]["power"] >= evse_power  # grid = base load + every EVSE
+    # The dashboard's power chart has the site limit; sessions are priced by the time-of-day tariff.
+    assert health["power"]["limit_kw"] == 55.0 and health["power"]["source"] == "grid"
+    assert http.get("api/v1/site/power").json()["limit_kw"] == 55.0
+    price = http.get("api/v1/evses/CP-1-1/price").json()
+    assert price["tariff_id"] == "DEPOT-TOU" and "EUR" in price["text"], price
 
     http.close()
     rest, _ = proc.communicate(timeout=60)
