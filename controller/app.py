@@ -49,6 +49,7 @@ from controller.core.uplink import (
 )
 from controller.ocpp.commands import CommandService
 from controller.ocpp.context import OcppContext
+from controller.ocpp.credentials import CredentialService
 from controller.ocpp.local_lists import LocalListManager, LocalListSettings
 from controller.ocpp.price_display import PriceDisplay
 from controller.ocpp.server import OcppServer
@@ -283,6 +284,7 @@ class SiteController:
         self._list_dirty: set[str] = set()
         self.token_sync.on_change = self._lists_changed
         self.ocpp = OcppServer(ocpp_ctx)
+        self.charger_credentials = CredentialService(self.ocpp.credentials, self.commands, ocpp_ctx)
         # One bus (and scheduler) per distinct transport: meters sharing an RS-485 line share it.
         self.modbus = ModbusService(config.meters, self.clock, self.bus.publish, config.modbus_chargers)
         self._api: LocalApiServer | None = None
@@ -455,6 +457,7 @@ class SiteController:
             modbus=self.modbus,
             modbus_chargers=self.modbus,
             chargers=self.registry,
+            charger_credentials=self.charger_credentials,
             messages=self.message_log,
             sessions=self.sessions,
             settlement=self.sessions,

@@ -31,7 +31,7 @@ from local_api.errors import problem
 from local_api.live import LiveHub, LiveHubFull
 from local_api.metrics import render as render_metrics
 from local_api.ports import AuthorizationView, SiteView, SystemAdmin
-from local_api.routes_chargers import chargers_router
+from local_api.routes_chargers import ChargerCredentialAdmin, chargers_router
 from local_api.routes_commands import commands_router
 from local_api.routes_modbus import modbus_router
 from local_api.routes_reports import reports_router
@@ -106,6 +106,7 @@ def create_app(
     modbus: ModbusControl | None = None,
     modbus_chargers: ModbusChargers | None = None,
     chargers: ChargerAdmin | None = None,
+    charger_credentials: ChargerCredentialAdmin | None = None,
     messages: MessageLog | None = None,
     sessions: SessionQueries | None = None,
     settlement: Settlement | None = None,
@@ -169,7 +170,7 @@ def create_app(
     if modbus is not None:
         app.include_router(modbus_router(modbus, modbus_chargers, system))
     if chargers is not None or messages is not None:
-        app.include_router(chargers_router(chargers, messages))
+        app.include_router(chargers_router(chargers, messages, charger_credentials))
     if sessions is not None:
         app.include_router(sessions_router(sessions, reports))
     if settlement is not None:

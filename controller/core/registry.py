@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from controller.core.charger_credentials import effective_profile
 from controller.core.clock import Clock, rfc3339
 from controller.core.commissioning import BootAnswer, Registration, decide_boot, may_send
 from controller.core.config import Config
@@ -122,6 +123,20 @@ class ChargerRegistry:
         """Drop the charger's password hash (its configuration no longer has a password)."""
         if self._passwords.pop(charger_id, None) is not None:
             self._store.delete(PASSWORDS, charger_id)
+
+    def knows(self, charger_id: str) -> bool:
+        """True if the charger is configured or ever booted here."""
+        return charger_id in self._configured or charger_id in self._docs
+
+    def ocpp_version(self, charger_id: str) -> str | None:
+        """The OCPP version of the charger's last boot, None if it never booted."""
+        boot = self._docs.get(charger_id, {}).get("boot") or {}
+        version = boot.get("ocpp_version")
+        return str(version) if version else None
+
+    def security_profile(self, charger_id: str) -> int:
+        """The profile its stored credential asks for (0: none; the old one while switching)."""
+        return effective_profile(self._passwords.get(charger_id))
 
     def password_hash_ids(self) -> set[str]:
         """The chargers with a stored password hash."""

@@ -99,6 +99,8 @@ class OcppContext:
         return next((e.evse_uid for e in c.evses if e.ocpp_evse == ocpp_evse), None)
 
     def security_profile(self, charger_id: str) -> int:
-        """The charger's configured security profile (0 for chargers not in the configuration)."""
+        """The charger's configured security profile, else its registry credential's (0: none)."""
         c = self.charger(charger_id)
-        return c.security_profile if c is not None else 0
+        if c is not None:
+            return c.security_profile
+        return self.registry.security_profile(charger_id) if self.registry is not None else 0

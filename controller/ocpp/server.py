@@ -103,6 +103,11 @@ class OcppServer:
         self._credentials = Credentials(ctx)
 
     @property
+    def credentials(self) -> Credentials:
+        """The Basic password checker (for the service that lets technicians set passwords)."""
+        return self._credentials
+
+    @property
     def port(self) -> int:
         """The bound ws:// TCP port (useful when configured as 0)."""
         assert self._server is not None
@@ -173,10 +178,11 @@ class OcppServer:
             if cn != cp_id:
                 why = "no client certificate" if cn is None else f"client certificate CN {cn!r} is not its id"
                 return self._refuse(conn, cp_id, HTTPStatus.FORBIDDEN, f"security profile 3: {why}")
-        if profile in (1, 2):
+        if profile in (1, 2) or self._credentials.switching(cp_id):
             given = _basic_password(request.headers, cp_id)
-            # Checked against the stored scrypt hash in a worker thread (credentials.py).
-            if given is None or not await self._credentials.check(cp_id, given):
+            # Checked against the stored scrypt hash in a worker thread (credentials.py); while a
+            # new password is being switched to, the old credential (or none, from profile 0) too.
+            if not await self._credentials.check(cp_id, given):
                 return self._refuse(
                     conn, cp_id, HTTPStatus.UNAUTHORIZED, "bad or missing HTTP Basic credentials"
                 )

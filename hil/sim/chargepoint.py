@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import logging
 import random
+import re
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -844,6 +845,12 @@ class ChargePointSimulator(BaseChargePointSimulator):
         return _Link16(self, ws)
 
     def _change_configuration(self, key: str, value: str) -> str:
+        if key == "AuthorizationKey":
+            # Write-only (never in GetConfiguration): 16..20 bytes as hex; used from the next connection.
+            if not re.fullmatch(r"(?:[0-9A-Fa-f]{2}){16,20}", value):
+                return "Rejected"
+            self.password = value
+            return "Accepted"
         if key not in self.config:
             return "NotSupported"
         if self.config[key][1]:
@@ -1199,6 +1206,12 @@ class ChargePointSimulator201(BaseChargePointSimulator):
         component, variable, value = data["component"], data["variable"], str(data["attribute_value"])
         key = (component["name"], variable["name"])
         result: dict[str, Any] = {"component": component, "variable": variable}
+        if key == ("SecurityCtrlr", "BasicAuthPassword"):
+            # Write-only: 16..40 characters; used from the next connection.
+            if not 16 <= len(value) <= 40:
+                return result | {"attribute_status": "Rejected"}
+            self.password = value
+            return result | {"attribute_status": "Accepted"}
         if key not in self.variables:
             known = any(c == key[0] for c, _ in self.variables)
             return result | {"attribute_status": "UnknownVariable" if known else "UnknownComponent"}
