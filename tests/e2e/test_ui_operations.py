@@ -12,6 +12,8 @@ from .harness import E2eSite, Tab, log_in, open_tab
 
 pytestmark = pytest.mark.e2e
 
+KEY = "0123456789abcdef0123456789abcdef01234567"  # an OCPP 1.6 AuthorizationKey: 20 bytes as hex
+
 
 async def test_connector_tile_follows_a_status_notification_within_2s(
     logged_in_page: Tab, e2e_site: E2eSite
@@ -96,6 +98,32 @@ async def test_approving_a_charger_that_waits_at_the_door(logged_in_page: Tab, e
         await expect(page.get_by_role("status").filter(has_text="NEWBIE-9 approved")).to_be_visible()
         await expect(card).to_be_hidden()
         assert await newbie.boot() == "Accepted"
+
+        # Right after approving: set its credentials; the connected charger gets a generated password.
+        await page.get_by_test_id("credentials-now-NEWBIE-9").click()
+        await expect(page.locator("dialog#confirm")).to_contain_text("Set credentials of NEWBIE-9")
+        await page.get_by_test_id("confirm-ok").click()
+        toasts = page.get_by_role("status")
+        await expect(toasts.filter(has_text="NEWBIE-9 accepted its new password")).to_be_visible()
+        shown = page.get_by_test_id("new-charger-password")
+        await expect(shown).to_have_value(newbie.password or "<no password pushed>")
+        await expect(page.get_by_test_id("credentials-result")).to_contain_text("shown only once")
+        await expect(page.get_by_test_id("copy-charger-password")).to_be_visible()
+        pushed = {"key": "AuthorizationKey", "value": newbie.password}
+        assert ("ChangeConfiguration", pushed) in newbie.received
+
+        # Offline, from the charger's page: an entered password is stored and required at its next connection.
+        await newbie.close()
+        await page.goto(e2e_site.url + "/#/chargers/NEWBIE-9")
+        await page.get_by_test_id("action-credentials").click()
+        await page.get_by_test_id("credentials-mode").select_option("enter")
+        await page.get_by_test_id("credentials-password").fill(KEY)
+        await page.get_by_test_id("confirm-ok").click()
+        await expect(toasts.filter(has_text="NEWBIE-9: new password stored")).to_be_visible()
+        await expect(page.get_by_test_id("new-charger-password")).to_have_value(KEY)
+        url = f"ws://127.0.0.1:{e2e_site.ctl.ocpp_port}/ocpp"
+        async with ChargePointSimulator("NEWBIE-9", url, password=KEY) as again:
+            assert await again.boot() == "Accepted"
     finally:
         await newbie.close()
 

@@ -1,6 +1,7 @@
 // Charger page: identity and boot data, connectors with actions, session energy curve, OCPP log.
 
 import { itemsOf } from "../api.js";
+import { setCredentials } from "../credentials.js";
 import { connectorTile, linkPill } from "../tiles.js";
 
 const TRIGGERS = ["StatusNotification", "Heartbeat", "MeterValues", "BootNotification"];
@@ -218,7 +219,9 @@ export default {
 
     // --- charger actions ----------------------------------------------------------------
     const actionsBody = el("div", { class: "actions-grid" });
-    const actionsCard = card("Actions", { class: "card", hidden: !tech }, actionsBody, resultBox);
+    // Outside actionsBody (rebuilt on every live update): a shown password must stay until copied.
+    const credentialsBox = el("div", { "aria-live": "polite", "data-testid": "credentials-box" });
+    const actionsCard = card("Actions", { class: "card", hidden: !tech }, actionsBody, resultBox, credentialsBox);
     const buildActions = () => {
       const online = Boolean(charger?.connected);
       const has = (name) => commands.includes(name);
@@ -276,7 +279,11 @@ export default {
           return command(setName, payload);
         }, { confirm: "Change", danger: true, content, validate: () => (key.input.value.trim() ? null : "Enter the key.") });
       });
-      ui.fill(actionsBody, reset, trigger, get, set,
+      // Works offline too: the new password is then required from the charger's next connection.
+      const credentials = el("button", { type: "button", class: "btn", disabled: !tech, "data-testid": "action-credentials" },
+        "Set credentials…");
+      credentials.addEventListener("click", () => setCredentials(ctx, id, { button: credentials, resultBox: credentialsBox }));
+      ui.fill(actionsBody, reset, trigger, get, set, credentials,
         online ? null : el("p", { class: "hint" }, "Offline: commands need a connected charger."));
     };
 

@@ -1,6 +1,7 @@
 // Commissioning: approve chargers waiting at the door; find and test-read Modbus devices.
 
 import { itemsOf } from "../api.js";
+import { setCredentials } from "../credentials.js";
 
 const SCAN_POLL_MS = 500;
 
@@ -31,15 +32,26 @@ export default {
 
     // --- chargers waiting for approval ----------------------------------------------------
     const pendingBody = el("div", { "data-testid": "pending" });
+    // Outside pendingBody (rebuilt by polling): the just-approved chargers and a credentials outcome stay put.
+    const approvedBox = el("div", { class: "row-actions", "data-testid": "just-approved" });
+    const credentialsBox = el("div", { "aria-live": "polite", "data-testid": "credentials-box" });
+    const credentialsButton = (id, label = "Set credentials…", testid = `credentials-${id}`) => {
+      const b = el("button", { type: "button", class: "btn btn-small", disabled: !tech, "data-testid": testid }, label);
+      b.addEventListener("click", () => setCredentials(ctx, id, { button: b, resultBox: credentialsBox }));
+      return b;
+    };
     const pendingCount = el("span", { class: "count" });
     const refreshPending = el("button", { type: "button", class: "btn btn-small" }, "Refresh");
     root.append(card(el("div", { class: "card-title-row" }, el("h2", null, "Chargers waiting for approval ", pendingCount), refreshPending),
       { class: "card" },
       pendingBody,
+      approvedBox,
+      credentialsBox,
       el("p", { class: "hint" }, "A charger that is not in the configuration and connects is told to wait (Pending). ",
         "Approve it to accept its next boot; its EVSEs then appear as <id>-1, <id>-2 … ",
-        "Charger passwords (HTTP Basic, security profile 1/2) are set in the configuration ([[chargers]] password), ",
-        "not here: siteedge keeps only their hashes and has no API to change them.")));
+        "Then set its credentials (HTTP Basic password, security profile 1/2): a connected charger gets the new ",
+        "password pushed, otherwise enter the shown password on the charger. siteedge keeps only its hash; ",
+        "a charger's own page has the same action.")));
 
     let pendingSig = null;
     const loadPending = async () => {
@@ -69,7 +81,11 @@ export default {
             if (!ok) return;
             const done = await ui.busy(approve, () => api.post(`chargers/${encodeURIComponent(c.id)}/approve`, {}),
               { success: () => `${c.id} approved: it is accepted at its next boot.` });
-            if (done) loadPending();
+            if (done) {
+              approvedBox.replaceChildren(el("span", null, `${c.id} approved.`), credentialsButton(c.id, `Set credentials of ${c.id}…`,
+                `credentials-now-${c.id}`));
+              loadPending();
+            }
           });
           reject.addEventListener("click", async () => {
             const ok = await confirmAction("Reject charger", `Reject ${c.id}? Its boots are refused until someone approves it.`,
@@ -93,7 +109,8 @@ export default {
           waiting.length ? el("div", { class: "pending-list" }, waiting.map(row)) : ui.empty("No charger is waiting."),
           others.length ? el("details", { class: "others" }, el("summary", null, `Decided before (${others.length})`),
             ui.table([{ label: "Charger", key: "id" }, { label: "Registration", key: "registration" },
-              { label: "Last boot", render: (c) => fmt.time(c.boot_at) }], others)) : null);
+              { label: "Last boot", render: (c) => fmt.time(c.boot_at) },
+              { label: "Credentials", render: (c) => credentialsButton(c.id) }], others)) : null);
       } catch (err) {
         pendingSig = null;
         ui.fill(pendingBody, el("p", { class: "notice notice-bad" }, ui.errorText(err)));
