@@ -202,11 +202,19 @@ class CredentialService:
         self._credentials = credentials
         self._commands = commands
         self._ctx = ctx
+        self._locks: dict[str, asyncio.Lock] = {}  # one change per charger at a time
 
     async def set_password(
         self, charger_id: str, password: str | None, generate: bool, security_profile: int | None = None
     ) -> dict[str, Any]:
         """Set the password (or generate one); JSON-ready outcome. Raises CredentialRefused."""
+        # Serialized per charger: a second change must start from the record the first one stored.
+        async with self._locks.setdefault(charger_id, asyncio.Lock()):
+            return await self._set_password(charger_id, password, generate, security_profile)
+
+    async def _set_password(
+        self, charger_id: str, password: str | None, generate: bool, security_profile: int | None
+    ) -> dict[str, Any]:
         ctx, reg = self._ctx, self._ctx.registry
         if reg is None or not reg.knows(charger_id):
             raise CredentialRefused(
