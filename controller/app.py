@@ -6,7 +6,7 @@ import asyncio
 import logging
 import tomllib
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -520,30 +520,66 @@ class SiteController:
             log.info("web UI: made a self-signed certificate %s (replace it with your own if you like)", cert)
         return str(cert), str(key)
 
+    # Each part of stop() gets at most this long. A part that hangs (a cancellation swallowed on
+    # 3.11 once kept a Modbus bus, and with it stop(), alive) is named in a warning and left behind,
+    # so shutdown always ends and the stores are still closed.
+    STOP_PART_S = 10.0
+
     async def stop(self) -> None:
-        """Stop accepting, close chargers, flush the outbox to disk, say offline; idempotent."""
+        """Stop accepting, close chargers, flush the outbox to disk, say offline; idempotent, bounded."""
         self.hub.close()
         if self._api is not None:
             self._api.should_exit = True
-        await self.ocpp.stop()
+        await self._stop_part("OCPP server", self.ocpp.stop())
         await self.sessions.drain(5.0)  # no charger is connected: the last events are all queued
         for task in list(self._tasks):
             if task.get_name().startswith(("meter-", "sessions", "local-list-", "reports", "price-display")):
                 task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.ocpi_commands.close()
-        await self.uplink.stop()
-        await asyncio.to_thread(self.outbox.close)
-        await asyncio.to_thread(self.journal.close)  # after the OCPP server: no handler commits any more
-        await asyncio.to_thread(self.tokens.close)
-        await asyncio.to_thread(self.session_store.close)
+        await self._tasks_ended("background tasks", set(self._tasks))  # the web API ends by should_exit
+        await self._stop_part("OCPI commands", self.ocpi_commands.close())
+        await self._stop_part("uplink", self.uplink.stop())
+        await self._stop_part("outbox", asyncio.to_thread(self.outbox.close))
+        # After the OCPP server: no handler commits any more.
+        await self._stop_part("journal", asyncio.to_thread(self.journal.close))
+        await self._stop_part("token cache", asyncio.to_thread(self.tokens.close))
+        await self._stop_part("session store", asyncio.to_thread(self.session_store.close))
         self.status_history.mark_alive(self.clock.now())  # the time after this shows as UNKNOWN
-        await asyncio.to_thread(self.status_history.close)
-        await asyncio.to_thread(self.auth_audit.close)
-        await asyncio.to_thread(self.message_log.close)
-        await asyncio.to_thread(self.registry_docs.close)
-        await asyncio.to_thread(self.accounts.close)
+        await self._stop_part("status history", asyncio.to_thread(self.status_history.close))
+        await self._stop_part("authorization audit", asyncio.to_thread(self.auth_audit.close))
+        await self._stop_part("message log", asyncio.to_thread(self.message_log.close))
+        await self._stop_part("charger registry", asyncio.to_thread(self.registry_docs.close))
+        await self._stop_part("accounts", asyncio.to_thread(self.accounts.close))
         log.info("siteedge stopped; %d message(s) kept for the next start", self.outbox_backlog_hint)
+
+    async def _stop_part(self, part: str, step: Coroutine[Any, Any, Any]) -> None:
+        """Run one part of the shutdown for at most STOP_PART_S; a hang or an error is logged, not raised."""
+        task = asyncio.create_task(step, name=f"stop {part}")
+        await self._tasks_ended(part, {task})
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("shutdown: %s failed; going on", part, exc_info=task.exception())
+
+    async def _tasks_ended(self, part: str, tasks: set[asyncio.Task[Any]]) -> None:
+        """Wait at most STOP_PART_S for tasks to end; warn naming the part and every task still running."""
+        if not tasks:
+            return
+        try:
+            # asyncio.wait, not a timeout around the await: a task that swallowed its cancellation
+            # would hold up asyncio.timeout (and gather) as long as it runs.
+            _, pending = await asyncio.wait(tasks, timeout=self.STOP_PART_S)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        if pending:
+            names = ", ".join(sorted(t.get_name() for t in pending))
+            log.warning(
+                "shutdown: %s did not stop within %g s (still running: %s); going on without it",
+                part,
+                self.STOP_PART_S,
+                names,
+            )
+            for task in pending:
+                task.cancel()  # once more, in case the first cancellation was swallowed; nobody waits now
 
     @property
     def outbox_backlog_hint(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
@@ -241,3 +242,32 @@ async def test_controller_stop_ends_while_the_modbus_side_is_busy(
     assert _stray(before) == [], f"stop() left tasks behind:\n{_stacks(_stray(before))}"
     if scan_id is not None:
         assert (ctl.modbus.scan(scan_id) or {})["state"] == "cancelled"
+
+
+async def test_controller_stop_names_a_part_that_never_ends_and_still_closes_the_stores(
+    site_spec: SiteSpec, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="controller.app")
+    before = asyncio.all_tasks()
+    ctl = SiteController(config_of(site_spec))
+    ctl.STOP_PART_S = 2.0  # the limit itself is not under test; a short one keeps the test short
+    await ctl.start()
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        # Swallows every cancellation, as pymodbus' wait_for once did, until the test lets it go.
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    ctl._spawn(stubborn(), "meter-stubborn")
+    try:
+        await _ends("SiteController.stop with a part that never ends", ctl.stop(), before)
+    finally:
+        release.set()  # else the test's own loop could never close
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("did not stop" in w and "meter-stubborn" in w for w in warnings), warnings
+    # The parts after the stuck one ran: the stores were closed and the last line was logged.
+    assert any(r.getMessage().startswith("siteedge stopped") for r in caplog.records)
+    await asyncio.sleep(0)
+    assert _stray(before) == [], f"stop() left tasks behind:\n{_stacks(_stray(before))}"
