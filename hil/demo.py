@@ -49,9 +49,9 @@ RTU_BAUD = 19200
 # CP-3 is an Alfen NG9xx: besides OCPP, siteedge sets its current limit over Modbus TCP.
 MODBUS_CHARGER = SimModbusCharger("CP-3-alfen", "alfen_ng9xx", "", 1, evse_uid="CP-3-1", failsafe_current=6.0)
 DEMO_SETPOINT_A = 16.0
-# The depot's grid connection (80 A, 3 x 400 V): base load and two or three cars stay below it,
-# all five EVSEs at full power would not, so the dashboard's power chart shows the headroom.
-SITE_LIMIT_KW = 55.0
+# The depot's grid connection (160 A, 3 x 400 V): base load and five cars stay below it unless
+# nearly all are 22 kW cars, so the dashboard's power chart shows how close the site gets.
+SITE_LIMIT_KW = 110.0
 # A time-of-day ad hoc tariff (OCPI 2.2.1, site time zone): an evening peak and a cheap night, a
 # start fee at any time. The backend sends it retained; every demo session is priced with it.
 TARIFF_ID = "DEPOT-TOU"

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from hil.demo import SITE_LIMIT_KW, TARIFF_ID
+
 
 def _children_alive(pgid: int) -> bool:
     try:
@@ -77,10 +79,10 @@ def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None
     evse_power = sum(m["values"]["power"] for m in health["meters"] if m["role"].startswith("evse:"))
     assert grid["values"]["power"] >= evse_power  # grid = base load + every EVSE
     # The dashboard's power chart has the site limit; sessions are priced by the time-of-day tariff.
-    assert health["power"]["limit_kw"] == 55.0 and health["power"]["source"] == "grid"
-    assert http.get("api/v1/site/power").json()["limit_kw"] == 55.0
+    assert health["power"]["limit_kw"] == SITE_LIMIT_KW and health["power"]["source"] == "grid"
+    assert http.get("api/v1/site/power").json()["limit_kw"] == SITE_LIMIT_KW
     price = http.get("api/v1/evses/CP-1-1/price").json()
-    assert price["tariff_id"] == "DEPOT-TOU" and "EUR" in price["text"], price
+    assert price["tariff_id"] == TARIFF_ID and "EUR" in price["text"], price
 
     http.close()
     rest, _ = proc.communicate(timeout=60)
