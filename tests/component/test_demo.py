@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from hil.demo import SITE_LIMIT_KW, TARIFF_ID
 
@@ -24,25 +26,43 @@ def _children_alive(pgid: int) -> bool:
     return True
 
 
-def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None:
+@pytest.fixture
+def demo() -> Iterator[Callable[[list[str]], subprocess.Popen[str]]]:
+    """Factory: start `siteedge demo` in its own process group; the group is killed at teardown."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(args: list[str]) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "controller.cli", "demo", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    # A failed assertion must not leave a demo (and its `siteedge run`) holding ports and ptys.
+    for proc in started:
+        if _children_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def test_demo_runs_a_live_site_and_leaves_nothing_behind(
+    tmp_path: Path, demo: Callable[[list[str]], subprocess.Popen[str]]
+) -> None:
     workdir = tmp_path / "demo"
-    proc = subprocess.Popen(
+    proc = demo(
         [
-            sys.executable,
-            "-m",
-            "controller.cli",
-            "demo",
             "--duration",
             "20",
             "--api-port",
             "0",
             "--workdir",
             str(workdir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        ]
     )
     assert proc.stdout is not None
     url = login = None
@@ -94,14 +114,10 @@ def test_demo_runs_a_live_site_and_leaves_nothing_behind(tmp_path: Path) -> None
     assert not _children_alive(proc.pid), "the demo left processes behind"
 
 
-def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controller.cli", "demo", "--api-port", "0", "--workdir", str(tmp_path / "d")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+def test_demo_ctrl_c_stops_everything(
+    tmp_path: Path, demo: Callable[[list[str]], subprocess.Popen[str]]
+) -> None:
+    proc = demo(["--api-port", "0", "--workdir", str(tmp_path / "d")])
     assert proc.stdout is not None
     for line in proc.stdout:
         if "press Ctrl-C" in line:
