@@ -61,8 +61,10 @@ class LiveHub:
     async def _sleep_unless_closed(self, seconds: float) -> None:
         if seconds <= 0:
             return
+        # asyncio.timeout rather than wait_for, which can swallow a cancellation on 3.11 (gh-86296).
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._closed.wait()
 
     def stream(self, snapshot: Callable[[], dict[str, Any]]) -> AsyncIterator[bytes]:
         """The SSE byte stream of snapshots; raises LiveHubFull when max_subscribers are open."""
@@ -82,7 +84,8 @@ class LiveHub:
             last_sent = loop.time()
             while not self.closed:
                 try:
-                    await asyncio.wait_for(changed.wait(), self.keepalive)
+                    async with asyncio.timeout(self.keepalive):
+                        await changed.wait()
                 except TimeoutError:
                     # A comment line keeps proxies and NAT from dropping an idle stream.
                     yield b": keep-alive\n\n"

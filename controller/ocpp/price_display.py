@@ -51,8 +51,11 @@ class PriceDisplay:
     async def run(self) -> None:
         """Re-check every interval (or at once after a boot) until cancelled."""
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # lands as the event fires (gh-86296), and this loop would then never stop.
             try:
-                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+                async with asyncio.timeout(self._interval_s):
+                    await self._wake.wait()
                 await asyncio.sleep(1.0)  # after a boot: let the BootNotification reply go first
             except TimeoutError:
                 pass
