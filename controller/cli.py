@@ -11,6 +11,7 @@ import sys
 
 from controller import __version__
 from controller.core.config import Config, ConfigError
+from controller.sdnotify import Notifier
 
 EXIT_CONFIG = 2
 RESTART = -1  # internal: _run asks main() to re-execute the process (never an exit status)
@@ -66,11 +67,20 @@ async def _run(path: str) -> int:
         stop.set()
 
     controller = SiteController(config, config_path=path, on_restart=request_restart)
+    notifier = Notifier()
+    keep_alive: asyncio.Task[None] | None = None
     try:
         await controller.start()
+        # Type=notify: systemd counts the service as started only now, with every listener open.
+        notifier.send("READY=1", f"STATUS=siteedge {__version__}: site {config.site.location_id} running")
+        keep_alive = asyncio.create_task(notifier.keep_alive(), name="sd-watchdog")
         await stop.wait()
         logging.getLogger("siteedge").info("%s requested; shutting down", "restart" if restart else "stop")
     finally:
+        # A restart re-executes in place (same pid): systemd sees a reload, ended by the next READY=1.
+        notifier.send("RELOADING=1" if restart else "STOPPING=1")
+        if keep_alive is not None:
+            keep_alive.cancel()
         await controller.stop()
     return RESTART if restart else 0
 

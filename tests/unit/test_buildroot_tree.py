@@ -238,8 +238,10 @@ def test_unit_runs_our_console_script_on_the_data_partition() -> None:
     assert unit["RequiresMountsFor"] == [data_dir] and unit["ReadWritePaths"] == [data_dir]
     assert unit["Restart"] == ["always"] and unit["User"] == ["siteedge"]
     assert "dialout" in unit["SupplementaryGroups"][0].split()
-    # siteedge never calls sd_notify: a watchdog or Type=notify would kill a healthy process.
-    assert "WatchdogSec" not in unit and unit["Type"] != ["notify"]
+    # siteedge sends READY=1 and WATCHDOG=1 itself (controller/sdnotify.py, tested in
+    # tests/component/test_sdnotify.py): Type=notify with a watchdog restarts a hung event loop.
+    assert unit["Type"] == ["notify"] and unit["NotifyAccess"] == ["main"]
+    assert 10 <= int(unit["WatchdogSec"][0]) <= 120
     tmpfiles = (PKG / "siteedge" / "siteedge-tmpfiles.conf").read_text()
     assert f"d {data_dir} 0750 siteedge siteedge -" in tmpfiles.splitlines()
 
