@@ -1,20 +1,6 @@
 // "Set credentials" for a charger (HTTP Basic password, security profile 1/2): generate or enter, confirm,
 // then show the outcome; a generated (or to-be-entered) password is shown once with a copy button.
 
-/** Copy an input's text; without the clipboard API (plain HTTP) select it for copying by hand. */
-async function copyValue(input, ui) {
-  try {
-    await navigator.clipboard.writeText(input.value);
-  } catch {
-    input.select();
-    if (!document.execCommand || !document.execCommand("copy")) {
-      ui.toast("Copy it by hand: the password is selected.", "warn");
-      return;
-    }
-  }
-  ui.toast("Password copied.", "ok");
-}
-
 const RULES = "OCPP 1.6: 32 to 40 hexadecimal characters (the AuthorizationKey, 16 to 20 bytes). "
   + "OCPP 2.0.1: 16 to 40 characters (letters, digits and * - _ = : + | @ .).";
 
@@ -57,7 +43,7 @@ export async function setCredentials(ctx, chargerId, { button, resultBox }) {
   resultBox.replaceChildren(el("div", { class: "notice notice-warn token-once", "data-testid": "credentials-result" }, facts,
     el("p", null, "Copy it now: it is shown only once, siteedge keeps only its hash."),
     el("div", { class: "copy-row" }, secret,
-      el("button", { type: "button", class: "btn", "data-testid": "copy-charger-password", onclick: () => copyValue(secret, ui) }, "Copy")),
+      el("button", { type: "button", class: "btn", "data-testid": "copy-charger-password", onclick: () => ui.copyField(secret, "Password") }, "Copy")),
     el("p", { class: "hint" }, `HTTP Basic user name: ${chargerId}`)));
   secret.focus();
   secret.select();

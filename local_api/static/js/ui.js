@@ -142,6 +142,21 @@ export async function busy(button, promise, { success = () => "Done", failure = 
 }
 
 /** A sentence for any error (ApiError has detail). */
+/** Copy an input's text and say so; without the clipboard API (plain HTTP) select it to copy by hand. */
+export async function copyField(input, what = "Text") {
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    // Not a secure context (plain HTTP): no clipboard API, so select the text and try the old way.
+    input.select();
+    if (!document.execCommand || !document.execCommand("copy")) {
+      toast(`Copy it by hand: the ${what.toLowerCase()} is selected.`, "warn");
+      return;
+    }
+  }
+  toast(`${what} copied.`, "ok");
+}
+
 export function errorText(err) {
   if (!err) return "Something went wrong.";
   if (err.status === 403) return `Not allowed: ${err.detail || "your role cannot do this"}`;

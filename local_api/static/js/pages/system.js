@@ -459,20 +459,6 @@ function usersTab(panel, ctx) {
 
 // --- API tokens ----------------------------------------------------------------------------------
 
-async function copyText(input, ui) {
-  try {
-    await navigator.clipboard.writeText(input.value);
-  } catch {
-    // No clipboard API over plain HTTP (not a secure context): select the text and use the old way.
-    input.select();
-    if (!document.execCommand || !document.execCommand("copy")) {
-      ui.toast("Copy it by hand: the text is selected.", "warn");
-      return;
-    }
-  }
-  ui.toast("Token copied.", "ok");
-}
-
 function tokensTab(panel, ctx) {
   const ui = ctx.ui;
   const { el } = ui;
@@ -515,7 +501,7 @@ function tokensTab(panel, ctx) {
     created.replaceChildren(el("div", { class: "notice notice-warn token-once" },
       el("p", null, el("strong", null, `Token "${r.name}" (${r.role}).`), " Copy it now: it is shown only once and cannot be read again."),
       el("div", { class: "copy-row" }, secret,
-        el("button", { type: "button", class: "btn", "data-testid": "copy-token", onclick: () => copyText(secret, ui) }, "Copy")),
+        el("button", { type: "button", class: "btn", "data-testid": "copy-token", onclick: () => ui.copyField(secret, "Token") }, "Copy")),
       el("p", { class: "hint" }, "Use it as: Authorization: Bearer <token>")));
     secret.focus();
     secret.select();
