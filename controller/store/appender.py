@@ -21,11 +21,13 @@ def appender(
     name: str,
     synchronous: Synchronous,
     setup: Callable[[sqlite3.Connection], None],
+    linger: float = 0.0,
 ) -> Appender:
     """A writer thread running submitted closures in order, many per transaction; callers never wait.
 
     Appends come from the event loop (status changes, authorization decisions): a slow SD card
-    must delay them, not the loop. A closure that fails is logged and dropped alone.
+    must delay them, not the loop. A closure that fails is logged and dropped alone. `linger`
+    gathers writes for that long per commit (one fsync for many appends).
     """
 
     def write(conn: sqlite3.Connection, batch: list[Write]) -> None:
@@ -40,6 +42,7 @@ def appender(
         name=name,
         synchronous=synchronous,
         max_batch=500,
+        linger=linger,
         setup=setup,
         write=write,
         done=lambda _batch, _result: None,

@@ -47,6 +47,9 @@ _DAY_US = 86_400 * 1_000_000
 UNKNOWN = "UNKNOWN"
 
 
+LINGER_S = 0.5
+
+
 class SqliteStatusHistory:
     """Status transitions, exclusion windows, session peaks and sent reports; appends never block."""
 
@@ -57,6 +60,10 @@ class SqliteStatusHistory:
             "status-history",
             "FULL",
             lambda c: ensure_schema(c, _SCHEMA, SCHEMA_VERSION, "status history"),
+            # One fsync per status change cost ~1.4 % of a core at 500 chargers (docs/benchmarks.md);
+            # gathering 0.5 s loses at most that much history in a power cut, and recover() marks
+            # the time siteedge was down as UNKNOWN anyway.
+            linger=LINGER_S,
         )
         # Reads and the few synchronous writes (windows) share one lock-serialised connection.
         self._conn = open_sqlite(path, check_same_thread=False)
