@@ -50,7 +50,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
+    """True if something accepts TCP connections on 127.0.0.1:port right now."""
     try:
         with socket.create_connection((HOST, port), timeout=0.2):
             return True
@@ -167,7 +168,7 @@ class Broker:
                 code = self._proc.returncode
                 self._proc = None
                 raise BrokerError(f"mosquitto exited with {code} on port {self._port}:\n{self.log_tail()}")
-            if _accepts(self._port):
+            if accepts(self._port):
                 return self
             time.sleep(0.02)
         self.stop()

@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,7 +50,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
-from hil.broker import Broker, free_port
+from hil.bench import quantiles, write_json
+from hil.broker import Broker, accepts, free_port
 from hil.siteconfig import SimCharger, SiteSpec, render
 
 DEFAULT_JSON = Path("hil/bench/results/ocpp_load.json")
@@ -103,19 +103,6 @@ def _mb(kb: int) -> float:
     return kb * 1024 / 1e6  # MB = 10^6 bytes (stricter than MiB against a "250 MB" target)
 
 
-def _quantiles(values: list[float]) -> dict[str, float | int]:
-    if len(values) < 2:
-        return {"count": len(values)}
-    q = statistics.quantiles(values, n=100)
-    return {
-        "count": len(values),
-        "p50": round(statistics.median(values), 3),
-        "p95": round(q[94], 3),
-        "p99": round(q[98], 3),
-        "max": round(max(values), 3),
-    }
-
-
 # --- recording --------------------------------------------------------------------------------
 
 
@@ -132,8 +119,8 @@ class PhaseStats:
     def summary(self) -> dict[str, Any]:
         return {
             "messages_answered": len(self.latencies_ms),
-            "latency_ms": _quantiles(self.latencies_ms),
-            "by_action": {a: _quantiles(v) for a, v in sorted(self.by_action.items())},
+            "latency_ms": quantiles(self.latencies_ms),
+            "by_action": {a: quantiles(v) for a, v in sorted(self.by_action.items())},
             "call_errors": dict(self.call_errors),
             "timeouts": self.timeouts,
             "failed_sends": self.failed_sends,
@@ -523,7 +510,7 @@ class LoadRun:
             if len(status_done) == len(self.chargers)
             else None,
             "attempts": dict(attempts),
-            "boot_latency_ms": _quantiles(self.rec.phase("storm").by_action.get("BootNotification", [])),
+            "boot_latency_ms": quantiles(self.rec.phase("storm").by_action.get("BootNotification", [])),
         }
 
 
@@ -603,14 +590,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 async def _wait_health(proc: subprocess.Popen[bytes], api_port: int, log: Path) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(600):
@@ -687,7 +666,7 @@ async def bench_siteedge(chargers: int, interval: float, seconds: float, log_lev
             run = LoadRun(f"ws://{HOST}:{spec.ocpp_port}/ocpp", chargers, interval, seconds, watch, on_window)
             await run.run()
             out = _load_summary(run, meter)
-            out["status_freshness_ms"] = {**_quantiles(status_lat), "missing": missing}
+            out["status_freshness_ms"] = {**quantiles(status_lat), "missing": missing}
             out["process"]["rss_after_storm_mb"] = round(_mb(proc_memory_kb(proc.pid)["VmRSS"]), 1)
             out["process"]["rss_peak_vmhwm_mb"] = round(_mb(proc_memory_kb(proc.pid)["VmHWM"]), 1)
             out["log"] = _log_counts(log)
@@ -714,7 +693,7 @@ async def bench_baseline(chargers: int, interval: float, seconds: float) -> dict
             for _ in range(300):
                 if proc.poll() is not None:
                     raise RuntimeError(f"baseline exited with {proc.returncode}:\n{_tail(log)}")
-                if _port_open(port):
+                if accepts(port):
                     break
                 await asyncio.sleep(0.1)
             meter = ProcessMeter(proc.pid)
@@ -809,8 +788,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'PASS' if row['pass'] else 'FAIL'}  {row['target']}: {row['measured']} "
             f"({'<=' if row['target'] == 'cpu_per_message_ratio' else '<'} {row['limit']})"
         )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -26,6 +26,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hil.bench import write_json
 from hil.broker import Broker, free_port
 from hil.sim.chargepoint import ChargePointSimulator
 from hil.siteconfig import SimCharger, SiteSpec, render
@@ -189,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = asyncio.run(bench(args.changes, args.backlog))
     print(json.dumps(result, indent=2))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

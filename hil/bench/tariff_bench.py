@@ -10,7 +10,6 @@ so every kind of split (time of day, midnight, DST, duration, power) is exercise
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from controller.core.pricing import Activity, MeterInterval, compute_cost
 from controller.core.tariffs import Tariff, parse_tariff
+from hil.bench import write_json
 
 DEFAULT_JSON = Path("hil/bench/results/tariff.json")
 TARGET_MS = 5.0
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, figures)
     print(f"tariff benchmark: {len(session)} one-minute intervals, {len(tariff.elements)}-element tariff")
     print(
         f"compute_cost: min {figures['ms_min']} ms, median {figures['ms_median']} ms, "

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import httpx
 import websockets
 
 from controller.store.tokens import SqliteTokenCache
+from hil.bench import quantiles, write_json
 from hil.broker import Broker, free_port
 from hil.sim.backend import BackendSimulator
 from hil.siteconfig import SimCharger, SiteSpec, render
@@ -54,18 +54,6 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def _quantiles(ms: list[float]) -> dict[str, float]:
-    if len(ms) < 2:
-        return {"count": len(ms)}
-    q = statistics.quantiles(ms, n=100)
-    return {
-        "count": len(ms),
-        "p50": round(statistics.median(ms), 3),
-        "p99": round(q[98], 3),
-        "max": round(max(ms), 3),
-    }
 
 
 class Driver:
@@ -184,10 +172,10 @@ async def bench(tokens: int, chunk: int) -> dict[str, Any]:
         "published_s": round(published_s, 2),
         "applied_s": round(applied_s, 2),
         "tokens_in_cache": count,
-        "authorize_during_sync_ms": _quantiles(during),
-        "authorize_uplink_down_ms": _quantiles(offline),
+        "authorize_during_sync_ms": quantiles(during),
+        "authorize_uplink_down_ms": quantiles(offline),
         "authorize_uplink_down_accepted": statuses.count("Accepted"),
-        "cache_lookup_ms": _quantiles(lookups),
+        "cache_lookup_ms": quantiles(lookups),
         "rss_growth_mb": round((rss_after - rss_before) / 1024, 1),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
@@ -202,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = asyncio.run(bench(args.tokens, args.chunk))
     print(json.dumps(result, indent=2))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -29,6 +29,7 @@ from controller.core.config import validate
 from controller.core.envelope import Lane, Outgoing
 from controller.store.outbox import SqliteOutbox
 from controller.sync.uplink import Uplink
+from hil.bench import write_json
 from hil.broker import Broker
 from hil.siteconfig import SiteSpec, render
 
@@ -134,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = asyncio.run(bench(args.messages, args.evses))
     print(json.dumps(result, indent=2))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -11,7 +11,6 @@ every port's monthly and trailing figures (`GET /api/v1/reports/uptime?trailing=
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from controller.core.uptime import Window, parse_month, to_us, trailing_months, uptime_report
 from controller.store.status_history import SqliteStatusHistory
+from hil.bench import write_json
 
 DEFAULT_JSON = Path("hil/bench/results/uptime.json")
 TARGET_S = 1.0
@@ -122,8 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, figures)
     print(
         f"uptime benchmark: {args.ports} ports, {rows:,} transitions over {len(months)} months "
         f"({figures['transitions_per_port_day']}/port/day), {figures['windows']} maintenance windows, "

@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from drivers.codec import decode
-from hil.broker import Broker, free_port
+from hil.broker import Broker, accepts, free_port
 from hil.sim.backend import BackendSimulator
 from hil.sim.chargepoint import ChargePointSimulator, ChargePointSimulator201, utc_now
 from hil.sim.meter import MeterSimulator
@@ -88,19 +88,11 @@ def test_backend_records_what_a_real_client_publishes(
     assert [line["topic"] for line in lines] == [f"{ROOT}/online", f"{ROOT}/events/status"]
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def test_broker_restarts_on_the_same_port_and_backend_reconnects(broker: Broker) -> None:
     port = broker.port
     with BackendSimulator(broker.url, ROOT) as backend:
         broker.stop()
-        assert not broker.running and not _accepts(port)
+        assert not broker.running and not accepts(port)
         broker.start()
         assert broker.port == port and broker.url == f"mqtt://127.0.0.1:{port}"
         client = _publisher(broker)
