@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from local_api.ports import SystemConflict
+
 log = logging.getLogger(__name__)
 
 _CODES = {
@@ -103,6 +105,10 @@ async def _api(_request: Request, exc: Exception) -> Response:
     return problem(exc.status, exc.detail, exc.code, headers=exc.headers, **exc.extra)
 
 
+async def _conflict(_request: Request, exc: Exception) -> Response:
+    return problem(409, str(exc), "conflict")
+
+
 async def _internal(request: Request, exc: Exception) -> Response:
     # Logged with the traceback; the client learns nothing about the internals.
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
@@ -114,4 +120,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(ApiError, _api)
+    # The system service's "impossible here" (no config file known, ...) is a 409 wherever it is raised.
+    app.add_exception_handler(SystemConflict, _conflict)
     app.add_exception_handler(Exception, _internal)

@@ -13,7 +13,7 @@ from controller.core.config import ConfigError
 from controller.core.ports import ModbusBusy, ModbusChargers, ModbusControl
 from local_api.auth.middleware import AUDIT
 from local_api.errors import problem
-from local_api.ports import SystemAdmin, SystemConflict
+from local_api.ports import SystemAdmin
 
 # The keys of a [[meters]] entry; their values are checked by the config validation itself.
 METER_KEYS = ("id", "model", "transport", "unit", "role", "poll_interval", "timeout", "slow_interval")
@@ -157,8 +157,6 @@ def _save_route(router: APIRouter, config: SystemAdmin) -> None:
         entry = {k: body[k] for k in METER_KEYS if k in body}  # the config file's key order
         try:
             result = await config.append_entry("meters", entry)
-        except SystemConflict as exc:
-            return problem(409, str(exc), "conflict")
         except ConfigError as exc:
             errors = [{"key": p.key, "reason": p.reason} for p in exc.problems]
             # Only a clash with an existing device: the id is taken (a meter and a Modbus charger share ids).

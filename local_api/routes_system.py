@@ -13,7 +13,7 @@ from controller.core.config import ConfigError
 from local_api.auth.middleware import AUDIT
 from local_api.errors import problem
 from local_api.pagination import Page, page_of
-from local_api.ports import SystemAdmin, SystemConflict
+from local_api.ports import SystemAdmin
 
 MAX_TOML_CHARS = 1_000_000  # a site config is a few kB; this only stops abuse
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024  # config + registry of a large site, with room to spare
@@ -55,18 +55,12 @@ def system_router(system: SystemAdmin) -> APIRouter:
     @router.get("/config")
     async def config_view() -> Response:
         """The running config file's TOML, secrets redacted as ********."""
-        try:
-            return JSONResponse({"toml": await system.config_text()}, headers=_NO_STORE)
-        except SystemConflict as exc:
-            return problem(409, str(exc), "conflict")
+        return JSONResponse({"toml": await system.config_text()}, headers=_NO_STORE)
 
     @router.post("/config/check")
     async def config_check(body: TomlBody) -> Response:
         """Validate a proposed config (every problem with key and reason) and diff it; changes nothing."""
-        try:
-            return JSONResponse(await system.check_config(body.toml), headers=_NO_STORE)
-        except SystemConflict as exc:
-            return problem(409, str(exc), "conflict")
+        return JSONResponse(await system.check_config(body.toml), headers=_NO_STORE)
 
     @router.put("/config")
     async def config_put(body: TomlBody, request: Request) -> Response:
@@ -75,8 +69,6 @@ def system_router(system: SystemAdmin) -> APIRouter:
             result = await system.apply_config(body.toml)
             request.scope[AUDIT] = f"config file replaced (previous kept as {result['backup']})"
             return JSONResponse(result, headers=_NO_STORE)
-        except SystemConflict as exc:
-            return problem(409, str(exc), "conflict")
         except ConfigError as exc:
             return _invalid_config(exc)
 
@@ -84,18 +76,12 @@ def system_router(system: SystemAdmin) -> APIRouter:
     async def restart(request: Request) -> Response:
         """Graceful restart: stop everything cleanly, then start again with the config file."""
         request.scope[AUDIT] = "restart"
-        try:
-            return JSONResponse(system.restart(), status_code=202, headers=_NO_STORE)
-        except SystemConflict as exc:
-            return problem(409, str(exc), "conflict")
+        return JSONResponse(system.restart(), status_code=202, headers=_NO_STORE)
 
     @router.get("/backup")
     async def backup() -> Response:
         """A downloadable JSON bundle: config (with secrets) and charger registry; no accounts."""
-        try:
-            bundle, filename = await system.backup()
-        except SystemConflict as exc:
-            return problem(409, str(exc), "conflict")
+        bundle, filename = await system.backup()
         return JSONResponse(
             bundle, headers={**_NO_STORE, "content-disposition": f'attachment; filename="{filename}"'}
         )
@@ -116,8 +102,6 @@ def system_router(system: SystemAdmin) -> APIRouter:
             result = await system.restore(bundle)
             request.scope[AUDIT] = f"backup restored ({result['chargers']} registry entries)"
             return JSONResponse(result, headers=_NO_STORE)
-        except SystemConflict as exc:
-            return problem(409, str(exc), "conflict")
         except ConfigError as exc:
             return _invalid_config(exc)
 
