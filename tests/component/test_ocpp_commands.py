@@ -183,10 +183,14 @@ async def test_remote_start_and_stop_by_transaction_key_in_either_version(
     site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
 ) -> None:
     ctl: SiteController = await start_controller(site_spec)
-    await (await charge_point(ctl, version=version, connectors=2, speed=200.0)).boot()
+    cp = await charge_point(ctl, version=version, connectors=2, speed=200.0)
+    await cp.boot()
     started = await ctl.commands.remote_start("CP-1-2", "REMOTE-TAG", timeout_s=5)
     assert started.status == ACCEPTED
     await until(lambda: bool(ctl.journal.open_transactions()))
+    # The journal is written before the CALLRESULT leaves, so the charger may not yet know its
+    # transaction id; a real charger would reject a stop for an id it has not been given either.
+    await until(lambda: cp.connectors[2].tx_id is not None)
     (rec,) = ctl.journal.open_transactions()
     assert rec.ocpp_evse == 2 and rec.id_tag == "REMOTE-TAG"
     stopped = await ctl.commands.remote_stop(rec.key, timeout_s=5)
