@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import StreamingResponse
@@ -24,7 +24,8 @@ from controller.core.ports import (
 from controller.core.reports import ReportQueries
 from controller.core.sessions import SessionQueries
 from controller.core.settlement import Settlement
-from local_api.auth import AccessControl, Security, auth_router
+from local_api.auth import AccessControl, Principal, Security, auth_router
+from local_api.auth.middleware import PRINCIPAL
 from local_api.auth.openapi import document_security
 from local_api.errors import install as install_error_handlers
 from local_api.errors import problem
@@ -127,6 +128,7 @@ def create_app(
     )
     install_error_handlers(app)
     document_security(app)
+    security.on_revoke = hub.notify  # a sign-out wakes open live streams to re-check their caller
     app.include_router(auth_router(security))
 
     def snapshot() -> dict[str, Any]:
@@ -147,10 +149,11 @@ def create_app(
         )
 
     @app.get("/api/v1/live")
-    async def live() -> Response:
-        """Server-Sent Events: a `health` snapshot now and after each change, keep-alives."""
+    async def live(request: Request) -> Response:
+        """Server-Sent Events: a `health` snapshot now and after each change, until sign-out."""
+        principal: Principal = request.scope[PRINCIPAL]  # AccessControl refused anonymous callers
         try:
-            events = hub.stream(snapshot)
+            events = hub.stream(snapshot, lambda: security.still_valid(principal))
         except LiveHubFull as exc:
             return problem(503, str(exc), "unavailable", headers={"retry-after": "10"})
         return StreamingResponse(

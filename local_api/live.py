@@ -66,16 +66,20 @@ class LiveHub:
             async with asyncio.timeout(seconds):
                 await self._closed.wait()
 
-    def stream(self, snapshot: Callable[[], dict[str, Any]]) -> AsyncIterator[bytes]:
-        """The SSE byte stream of snapshots; raises LiveHubFull when max_subscribers are open."""
+    def stream(
+        self, snapshot: Callable[[], dict[str, Any]], alive: Callable[[], bool] = lambda: True
+    ) -> AsyncIterator[bytes]:
+        """The SSE byte stream of snapshots while alive() holds; raises LiveHubFull when full."""
         # Checked here so the caller can answer 503; the subscription itself starts with the
         # first iteration, because a generator that never runs would never unsubscribe.
         # Between the two the bound is soft by the few requests in flight; that is fine.
         if len(self._subscribers) >= self.max_subscribers:
             raise LiveHubFull(f"{self.max_subscribers} live streams already open")
-        return self._events(snapshot)
+        return self._events(snapshot, alive)
 
-    async def _events(self, snapshot: Callable[[], dict[str, Any]]) -> AsyncIterator[bytes]:
+    async def _events(
+        self, snapshot: Callable[[], dict[str, Any]], alive: Callable[[], bool]
+    ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()
         self._subscribers.add(changed)
@@ -87,6 +91,8 @@ class LiveHub:
                     async with asyncio.timeout(self.keepalive):
                         await changed.wait()
                 except TimeoutError:
+                    if not alive():
+                        break
                     # A comment line keeps proxies and NAT from dropping an idle stream.
                     yield b": keep-alive\n\n"
                     continue
@@ -94,6 +100,10 @@ class LiveHub:
                 # snapshot per min_interval; the later read still carries the newest state.
                 await self._sleep_unless_closed(last_sent + self.min_interval - loop.time())
                 if self.closed:
+                    break
+                # Checked at every wake: a logout or a revoked token wakes the hub, and the
+                # stream must not go on showing the site to whoever holds the old connection.
+                if not alive():
                     break
                 # Clear before reading: a change that lands after the read wakes us again.
                 changed.clear()

@@ -67,6 +67,7 @@ class Principal:
     session_digest: str | None = None
     csrf: str | None = None
     stale: bool = False  # the session's last_seen is due to be written back
+    token_digest: str | None = None  # the API token's digest, so its revocation can be noticed
 
     def as_json(self) -> dict[str, str]:
         """{"username", "role"} as the API shows it."""
@@ -121,6 +122,8 @@ class Security:
         # (SQLite reads share the pool) nor that much memory at once.
         self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
         self.setup_code: str | None = None
+        # Called after sessions or tokens end, so long-lived streams re-check their caller now.
+        self.on_revoke: Callable[[], None] | None = None
 
     async def _scrypt(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a password hash or check in a worker thread, at most HASHING_AT_ONCE at a time."""
@@ -181,7 +184,11 @@ class Security:
     def from_token(self, token: str) -> Principal | None:
         """The principal of an API token, None if unknown or revoked."""
         found = self._tokens.get(digest(token)) if token.startswith(TOKEN_PREFIX) else None
-        return None if found is None else Principal(f"token:{found.name}", found.role, "token")
+        return (
+            None
+            if found is None
+            else Principal(f"token:{found.name}", found.role, "token", token_digest=found.digest)
+        )
 
     def from_session(self, session_id: str) -> Principal | None:
         """The principal of a session cookie, None if unknown, expired or its user is gone."""
@@ -198,6 +205,21 @@ class Security:
         if stale:
             self._sessions[key] = replace(found, last_seen=now)
         return Principal(user.username, user.role, "session", key, found.csrf, stale)
+
+    def still_valid(self, principal: Principal) -> bool:
+        """True while the caller's session or API token still exists (for long-lived streams)."""
+        if principal.kind == "token":
+            return principal.token_digest in self._tokens
+        found = self._sessions.get(principal.session_digest or "")
+        return (
+            found is not None
+            and found.username in self._users
+            and not session_expired(found.created, found.last_seen, self._clock.now())
+        )
+
+    def _revoked(self) -> None:
+        if self.on_revoke is not None:
+            self.on_revoke()
 
     async def touch(self, principal: Principal) -> None:
         """Write a session's new last_seen back (from_session marked it stale)."""
@@ -249,12 +271,14 @@ class Security:
         """End the caller's session (an API token has none: nothing happens)."""
         if principal.session_digest is not None:
             self._sessions.pop(principal.session_digest, None)
+            self._revoked()
             await asyncio.to_thread(self._store.delete_sessions, [principal.session_digest])
 
     async def _end_sessions_of(self, username: str) -> None:
         gone = [d for d, s in self._sessions.items() if s.username == username]
         for d in gone:
             del self._sessions[d]
+        self._revoked()
         await asyncio.to_thread(self._store.delete_sessions, gone)
 
     async def change_own_password(
@@ -367,6 +391,7 @@ class Security:
         if found is None:
             raise ApiError(404, f"no API token {token_id!r}", "not_found")
         del self._tokens[found.digest]
+        self._revoked()
         await asyncio.to_thread(self._store.delete_token, token_id)
 
     # --- audit -----------------------------------------------------------------------------------

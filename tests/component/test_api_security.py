@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import stat
@@ -435,6 +436,44 @@ async def test_live_stream_works_with_the_session_cookie() -> None:
                     break
         async with anonymous(run.base_url) as nobody:
             assert (await nobody.get("/api/v1/live")).status_code == 401
+
+
+async def next_data_or_end(lines: AsyncIterator[str]) -> str | None:
+    """The next `data:` line of an SSE stream within 5 s, None when the server ended it."""
+    async with asyncio.timeout(5):
+        async for line in lines:
+            if line.startswith("data:"):
+                return line
+    return None
+
+
+async def test_live_stream_ends_when_its_session_logs_out_or_its_token_is_revoked() -> None:
+    async with serve() as run:
+        await with_users(run.security, eve="viewer")
+        async with logged_in(run.base_url, "eve") as http, http.stream("GET", "/api/v1/live") as response:
+            lines = response.aiter_lines()
+            assert await next_data_or_end(lines) is not None
+            async with anonymous(run.base_url) as other:
+                other.cookies.update(http.cookies)
+                assert (await other.post("/api/v1/auth/logout", headers=csrf(http))).status_code == 204
+            # The stream held by the signed-out browser must not go on showing the site.
+            assert await next_data_or_end(lines) is None
+        admin = bearer(run.security, "admin")
+        async with anonymous(run.base_url) as http:
+            made = (
+                await http.post(
+                    "/api/v1/auth/api-tokens", json={"name": "wall", "role": "viewer"}, headers=admin
+                )
+            ).json()
+            wall = {"authorization": f"Bearer {made['token']}"}
+            async with http.stream("GET", "/api/v1/live", headers=wall) as response:
+                lines = response.aiter_lines()
+                assert await next_data_or_end(lines) is not None
+                run.hub.notify()
+                assert await next_data_or_end(lines) is not None  # still valid: updates flow
+                r = await http.delete(f"/api/v1/auth/api-tokens/{made['id']}", headers=admin)
+                assert r.status_code == 204
+                assert await next_data_or_end(lines) is None
 
 
 @pytest.mark.parametrize(
