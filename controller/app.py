@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import tomllib
 import zoneinfo
@@ -304,10 +305,31 @@ class SiteController:
             clock=self.clock,
             clock_sync=self.clock_sync,
             restart=on_restart,
+            apply_live=self._apply_live,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire()
         self.registry.announce()  # approved chargers not in the config get their EVSEs adopted
+
+    def _apply_live(self, array: str, written: Config) -> bool:
+        """Take meters appended to the config file into the running site; False: needs a restart.
+
+        Only new [[meters]] entries are taken (nothing else of `written`, which may hold other
+        edits still waiting for a restart): polled from now on, their role counts at once, and a
+        meter bound to an EVSE bills that EVSE's next session.
+        """
+        if array != "meters":
+            return False
+        have = {m.id for m in self.config.meters}
+        added = tuple(m for m in written.meters if m.id not in have)
+        for m in added:
+            self.modbus.add_meter(m)
+            self.site.add_meter(m)
+            log.warning("meter %s (%s, %s) commissioned: polled from now on", m.id, m.model, m.role)
+        self.config = dataclasses.replace(self.config, meters=(*self.config.meters, *added))
+        self.sessions.use_config(self.config)
+        self.hub.notify()
+        return True
 
     def _wire(self) -> None:
         for event_type in INPUT_EVENTS:
@@ -501,7 +523,7 @@ class SiteController:
 
     @property
     def api_scheme(self) -> str:
-        """"https" when [api] tls is on, else "http"."""
+        """ "https" when [api] tls is on, else "http"."""
         return "https" if self.config.api.tls else "http"
 
     def _api_certificate(self) -> tuple[str, str] | None:

@@ -67,6 +67,7 @@ class SystemService:
         clock: Clock,
         clock_sync: ClockSync,
         restart: Callable[[], None] | None,
+        apply_live: Callable[[str, Config], bool] | None = None,
     ) -> None:
         self._path = config_path.resolve() if config_path is not None else None
         self._data_dir = data_dir
@@ -80,6 +81,7 @@ class SystemService:
         self._clock = clock
         self._clock_sync = clock_sync
         self._restart = restart
+        self._apply_live = apply_live  # takes an appended entry into the running site, if it can
         self._restarting = False
         self._started = clock.now()
         self._started_mono = clock.monotonic()
@@ -209,9 +211,11 @@ class SystemService:
         """Append one [[array]] table to the config file by the same checked, backed-up write as PUT.
 
         The rest of the file (comments, secrets) is kept as written; problems of the new entry are
-        keyed by its own keys ("id", not "meters[3].id"). Effective at restart.
+        keyed by its own keys ("id", not "meters[3].id"). `active`: the running site took it in
+        too (apply_live); else it is effective at restart.
         """
         where: list[str] = []
+        texts: list[str] = []  # the file before and after
 
         def build(current: str) -> str:
             try:
@@ -219,15 +223,22 @@ class SystemService:
             except ValueError as exc:
                 raise ConfigError([Problem(array, str(exc))]) from exc
             where.append(f"{array}[{index}].")
+            texts[:] = [current, text]
             return text
 
         try:
-            return await asyncio.to_thread(self._apply, build)
+            result = await asyncio.to_thread(self._apply, build)
         except ConfigError as exc:
             if not where:  # the file itself could not take an entry
                 raise
             own = [Problem(p.key.removeprefix(where[0]), p.reason) for p in exc.problems]
             raise ConfigError(own) from exc
+        before, after = texts
+        active = self._apply_live is not None and self._apply_live(array, self._parse(after, "toml"))
+        if active and before == self._running_text:
+            # Nothing else was waiting for a restart: what runs is now exactly the file.
+            self._running_text = after
+        return {**result, "active": active, "restart_required": after != self._running_text}
 
     def _apply(
         self,

@@ -44,11 +44,11 @@ class ModbusService:
         chargers: Sequence[ModbusChargerSettings] = (),
     ) -> None:
         self._clock = clock
+        self._emit = emit
         self.buses: dict[tuple[str, str | None, int | None, str | None], BusScheduler] = {}
         grouped: dict[tuple[str, str | None, int | None, str | None], list[BusDevice]] = {}
         for m in meters:
-            meter = SunSpecMeter(m, clock, emit) if is_sunspec(m.model) else BusDevice(m, clock, emit)
-            grouped.setdefault(bus_key(m.transport), []).append(meter)
+            grouped.setdefault(bus_key(m.transport), []).append(self._meter(m))
         for c in chargers:
             grouped.setdefault(bus_key(c.transport), []).append(ChargerDevice(c, clock, emit))
         for key, group in grouped.items():
@@ -63,9 +63,40 @@ class ModbusService:
                 if isinstance(dev, ChargerDevice):
                     dev.wake = sched.wake
             self.buses[key] = sched
+        self._group: asyncio.TaskGroup | None = None  # set while run() runs: buses added live join it
         self._scans: dict[str, dict[str, Any]] = {}
         self._scan_tasks: dict[str, asyncio.Task[None]] = {}
         self._scan_ids = itertools.count(1)
+
+    def _meter(self, m: MeterSettings) -> BusDevice:
+        return (
+            SunSpecMeter(m, self._clock, self._emit)
+            if is_sunspec(m.model)
+            else BusDevice(m, self._clock, self._emit)
+        )
+
+    def add_meter(self, m: MeterSettings) -> None:
+        """Start polling a meter now: on its line's running scheduler, or on a new bus of its own."""
+        if m.id in self.devices_by_id:
+            raise ValueError(f"a Modbus device {m.id!r} is already polled")
+        meter = self._meter(m)
+        key = bus_key(m.transport)
+        sched = self.buses.get(key)
+        if sched is not None:
+            first = sched.devices[0].settings
+            if first.transport != m.transport:
+                log.warning(
+                    "meter %s disagrees on line settings with %s; using %s's", m.id, first.id, first.id
+                )
+            # The scheduler reads its device list at every pick: the meter is polled from the next one.
+            sched.devices.append(meter)
+            sched.wake()
+            return
+        bus = Bus(m.transport_url, m.transport, meter.timeout, self._clock.monotonic)
+        sched = BusScheduler(bus, [meter], self._clock.monotonic)
+        self.buses[key] = sched
+        if self._group is not None:
+            self._group.create_task(sched.run(), name=f"modbus-bus {bus.url}")
 
     @property
     def devices_by_id(self) -> dict[str, BusDevice]:
@@ -96,7 +127,11 @@ class ModbusService:
             async with asyncio.TaskGroup() as tg:
                 for s in self.buses.values():
                     tg.create_task(s.run(), name=f"modbus-bus {s.bus.url}")
+                self._group = tg
+                # Held open even with no bus yet: a meter commissioned later gets its bus here.
+                await asyncio.get_running_loop().create_future()
         finally:
+            self._group = None
             scans = list(self._scan_tasks.values())
             for task in scans:
                 task.cancel()

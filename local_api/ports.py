@@ -53,7 +53,7 @@ class SystemAdmin(Protocol):
         ...
 
     async def append_entry(self, array: str, entry: dict[str, Any]) -> dict[str, Any]:
-        """Append one checked [[array]] table to the config file (rest kept as written); as apply_config."""
+        """Append one checked [[array]] table to the file (rest kept as written); `active` if it runs now."""
         ...
 
     async def backup(self) -> tuple[dict[str, Any], str]:

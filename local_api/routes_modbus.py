@@ -149,8 +149,8 @@ def _save_route(router: APIRouter, config: SystemAdmin) -> None:
     async def save_device(request: Request, body: Annotated[dict[str, Any], Body()]) -> Response:
         """Append a [[meters]] entry (checked, written atomically, previous file backed up).
 
-        Polled from the next start on: the running site's meters (roles, energy sources) are fixed
-        when it starts, so the answer says restart_required.
+        The running site polls it at once (`active`); `restart_required` says whether the file
+        still holds other edits that wait for a restart.
         """
         if problems := _entry_problems(body):
             return problem(422, "the device was not saved", "invalid", errors=problems)
@@ -169,7 +169,14 @@ def _save_route(router: APIRouter, config: SystemAdmin) -> None:
             )
         request.scope[AUDIT] = (
             f"meter {entry['id']} ({entry['model']}, {entry['transport']} unit {entry.get('unit', 1)}, "
-            f"{entry['role']}) added to the config (previous kept as {result['backup']})"
+            f"{entry['role']}) added to the config{' and polled' if result['active'] else ''} "
+            f"(previous kept as {result['backup']})"
         )
-        saved = {"saved": True, "restart_required": True, "id": entry["id"], "backup": result["backup"]}
+        saved = {
+            "saved": True,
+            "active": result["active"],
+            "restart_required": result["restart_required"],
+            "id": entry["id"],
+            "backup": result["backup"],
+        }
         return _json(saved, 201)

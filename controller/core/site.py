@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.core.clock import Clock, rfc3339
-from controller.core.config import Config
+from controller.core.config import Config, MeterSettings
 from controller.core.events import (
     ChargerBooted,
     ChargerConnected,
@@ -156,6 +156,14 @@ class Site:
         self._grid_meters = [m.id for m in config.meters if m.role == "grid"]
         self._evse_meters = {m.role[5:]: m.id for m in config.meters if m.role.startswith("evse:")}
         self._power = PowerHistory()
+
+    def add_meter(self, m: MeterSettings) -> None:
+        """Take a meter commissioned while running into the site (its role counts from now on)."""
+        self.meters[m.id] = MeterState(m.id, m.role, m.poll_interval)
+        if m.role == "grid":
+            self._grid_meters.append(m.id)
+        elif m.role.startswith("evse:"):
+            self._evse_meters[m.role[5:]] = m.id
 
     # --- inputs ---------------------------------------------------------------------------
 

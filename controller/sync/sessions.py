@@ -15,7 +15,7 @@ from controller.core import sessions as core
 from controller.core import settlement
 from controller.core.clock import Clock
 from controller.core.clocksync import ClockState, ClockSync
-from controller.core.config import Config
+from controller.core.config import Config, MeterSettings
 from controller.core.envelope import Outgoing, Topics
 from controller.core.events import (
     MeterFailed,
@@ -81,6 +81,10 @@ class _MeterState:
     problem: str | None = "no reading yet"
 
 
+def _bound(m: MeterSettings) -> _MeterState:
+    return _MeterState(m.id, m.role[5:], 3.0 * max(m.slow_interval, m.poll_interval) + 1.0)
+
+
 # A clock that never synchronizes (no NTP configured) must not flood the log: one line per session.
 _ALWAYS_SYNCED = ClockState(True, "not checked")
 
@@ -128,11 +132,7 @@ class SessionService:
         self._run_id = uuid.uuid4().hex  # monotonic times are comparable only within one run
         self._correcting = asyncio.Lock()
         # Bound meters (role evse:<uid>) by meter id; energy counters are read every slow_interval.
-        self._meters = {
-            m.id: _MeterState(m.id, m.role[5:], 3.0 * max(m.slow_interval, m.poll_interval) + 1.0)
-            for m in config.meters
-            if m.role.startswith("evse:")
-        }
+        self._meters = {m.id: _bound(m) for m in config.meters if m.role.startswith("evse:")}
         self._queue: asyncio.Queue[TxEvent | TransactionAuthorizationFailed | _Flush | _Late | _MeterNews] = (
             asyncio.Queue()
         )
@@ -142,6 +142,17 @@ class SessionService:
         self._dirty: set[str] = set()  # session ids with an unsent newer state
         self.resumed = asyncio.Event()  # set once stored state and the journal were reconciled
         self._known = tariffs  # a live view: the tariff sync updates it
+
+    def use_config(self, config: Config) -> None:
+        """Adopt a configuration that gained meters while running (live commissioning).
+
+        A newly bound meter bills the EVSE's next session; the one running there keeps its source,
+        since it has no start reading from that meter (settlement ignores meters without one).
+        """
+        self._config = config
+        for m in config.meters:
+            if m.role.startswith("evse:") and m.id not in self._meters:
+                self._meters[m.id] = _bound(m)
 
     # --- inputs ----------------------------------------------------------------------------
 

@@ -191,3 +191,21 @@ async def test_rtu_over_tcp_gateway_shares_one_connection(run: Any) -> None:
         await server.shutdown()  # type: ignore[no-untyped-call]
     assert r.reads("g1")[-1].values["power"] == pytest.approx(100.0)
     assert r.reads("g2")[-1].values["power"] == pytest.approx(200.0)
+
+
+async def test_meters_added_while_running_join_their_line_or_get_a_bus_of_their_own(run: Any) -> None:
+    async with RtuPtyBus({1: sdm_unit(power=100.0), 2: sdm_unit(power=200.0)}) as line:
+        url = line.url()
+        r: Run = run([])  # nothing to poll at start: the service still waits for meters
+        await asyncio.sleep(0.1)
+        r.service.add_meter(meter("a", url, 1))  # a line of its own: a new bus starts
+        await r.until(lambda: len(r.reads("a")) >= 2)
+        r.service.add_meter(meter("b", url, 2))  # the same RS-485 line: one master, shared
+        await r.until(lambda: len(r.reads("b")) >= 2)
+        assert len(r.service.buses) == 1 and {d.id for d in r.service.devices_by_id.values()} == {"a", "b"}
+        with pytest.raises(ValueError, match="already polled"):
+            r.service.add_meter(meter("b", url, 2))
+        a_before = len(r.reads("a"))
+        await r.until(lambda: len(r.reads("a")) >= a_before + 3)  # both keep being polled
+    assert r.reads("a")[-1].values["power"] == pytest.approx(100.0)
+    assert r.reads("b")[-1].values["power"] == pytest.approx(200.0)

@@ -194,8 +194,11 @@ async def test_scan_finds_the_meter_and_a_technician_saves_it_to_the_configurati
         dialog = page.locator("dialog#confirm")
         await expect(dialog).to_contain_text('id = "pv-inverter"')  # the entry to be added
         await page.get_by_test_id("confirm-ok").click()
-        await expect(page.get_by_test_id("save-done")).to_contain_text("which an admin does")
-        await expect(page.get_by_test_id("restart")).to_have_count(0)  # restarting is an admin's
+        await expect(page.get_by_test_id("save-done")).to_contain_text("siteedge polls pv-inverter now")
+        await expect(page.get_by_test_id("restart")).to_have_count(0)  # nothing waits for a restart
+        # Live: the saved meter is on the Meters page without a restart.
+        await page.goto(e2e_site.url + "/#/meters")
+        await expect(page.get_by_text("pv-inverter").first).to_be_visible(timeout=10000)
         saved = e2e_site.config_path.read_text()
         assert saved.startswith(before) and 'id = "pv-inverter"' in saved and 'role = "pv"' in saved, saved
         # The browser logs the refused duplicate's answer; nothing else went wrong.

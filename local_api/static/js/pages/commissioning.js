@@ -264,8 +264,8 @@ export default {
 
     /**
      * Save a test-read device as a [[meters]] entry: POST /api/v1/modbus/devices (technician) appends it
-     * to the configuration file (checked, previous file kept as a backup); siteedge polls the new meter
-     * after a restart, which an admin triggers.
+     * to the configuration file (checked, previous file kept as a backup) and the running site polls it at
+     * once (`active`); `restart_required` only when other edits of the file still wait for a restart.
      */
     function saveDevice(device) {
       const evses = (live.last?.chargers || []).flatMap((c) => (c.evses || []).map((e) => e.evse_uid));
@@ -288,7 +288,7 @@ export default {
         const meter = entry();
         if (!ID_RE.test(meter.id)) return toast("The meter id must be 1–36 letters, digits, '.', '_' or '-'.", "warn");
         const yes = await confirmAction("Add to configuration", `Add meter ${meter.id} to the configuration file? `
-          + "The previous file is kept as a backup. siteedge polls the meter after a restart.",
+          + "The previous file is kept as a backup. siteedge starts polling the meter at once.",
         { confirm: "Save", content: el("pre", { class: "json" }, meterToml(meter)) });
         if (!yes) return undefined;
         ui.fill(outcome);
@@ -311,11 +311,16 @@ export default {
             + "within a minute; running sessions continue on the chargers.", { confirm: "Restart", danger: true });
           if (ok) await ui.busy(restart, () => api.post("system/restart", {}), { success: () => "Restarting…" });
         });
-        const later = saved.restart_required !== false;
-        ui.fill(outcome, el("p", { class: "notice", role: "status", "data-testid": "save-done" },
-          !later ? `Saved; ${meter.id} is active.` : can("admin") ? `Saved. siteedge starts polling ${meter.id} after a restart.`
-            : `Saved. siteedge starts polling ${meter.id} after a restart, which an admin does (System page).`),
-        later && can("admin") ? el("div", { class: "row-actions" }, restart) : null);
+        const now = saved.active
+          ? `Saved; siteedge polls ${meter.id} now: its values appear on the Meters page within a poll.`
+          : `Saved. siteedge starts polling ${meter.id} after a restart.`;
+        // A restart is still due when the file holds other edits (or the meter could not start live).
+        const later = saved.restart_required
+          ? (can("admin") ? " Other configuration changes wait for a restart."
+            : " Other configuration changes wait for a restart, which an admin does (System page).")
+          : "";
+        ui.fill(outcome, el("p", { class: "notice", role: "status", "data-testid": "save-done" }, now + later),
+          saved.restart_required && can("admin") ? el("div", { class: "row-actions" }, restart) : null);
         return undefined;
       });
       return el("div", { class: "save-box", "data-testid": "save-box" },
