@@ -285,6 +285,7 @@ class SiteController:
         self._list_dirty: set[str] = set()
         self.token_sync.on_change = self._lists_changed
         self.ocpp = OcppServer(ocpp_ctx)
+        self.ocpp_stats = ocpp_ctx.stats
         self.charger_credentials = CredentialService(self.ocpp.credentials, self.commands, ocpp_ctx)
         # One bus (and scheduler) per distinct transport: meters sharing an RS-485 line share it.
         self.modbus = ModbusService(config.meters, self.clock, self.bus.publish, config.modbus_chargers)
@@ -310,6 +311,17 @@ class SiteController:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wire()
         self.registry.announce()  # approved chargers not in the config get their EVSEs adopted
+
+    def _stats(self) -> dict[str, Any]:
+        """Traffic counters and latency histograms for /metrics (OCPP, Modbus buses, uplink)."""
+        return {
+            "ocpp": self.ocpp_stats.snapshot(),
+            "modbus": [
+                {"transport": s.bus.url, "latency": s.bus.latency.snapshot()}
+                for s in self.modbus.buses.values()
+            ],
+            "uplink_ack": self.uplink.ack_seconds.snapshot(),
+        }
 
     def _apply_live(self, array: str, written: Config) -> bool:
         """Take meters appended to the config file into the running site; False: needs a restart.
@@ -489,6 +501,7 @@ class SiteController:
             power=self.site,
             device_models=_library(),
             security=self.security,
+            stats=self._stats,
         )
         tls = await asyncio.to_thread(self._api_certificate)
         cfg = uvicorn.Config(

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from controller.core.config import TransportSettings
+from controller.core.stats import Histogram
 from drivers.timing import REQUEST_BYTES, LineTiming, response_bytes
 from drivers.transport import Link, RequestFailed
 
@@ -43,6 +44,7 @@ class Bus:
         self._reconnect_at = 0.0
         self.requests = 0
         self.busy_s = 0.0  # time spent inside requests (for utilization figures)
+        self.latency = Histogram()  # answered requests, request sent -> reply decoded (/metrics)
 
     @property
     def late_replies(self) -> int:
@@ -128,6 +130,7 @@ class Bus:
             finally:
                 self.busy_s += self._mono() - started
             now = self._mono()
+            self.latency.observe(now - started)
             self._silent = 0
             self._quiet_until = now + (self.line.gap_s if self.line else 0.0)
             self._unit_ready[unit] = now + (turnaround_s if self.line else 0.0)

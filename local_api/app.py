@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,7 @@ def create_app(
     system: SystemAdmin | None = None,
     power: PowerView | None = None,
     device_models: Sequence[Mapping[str, Any]] | None = None,
+    stats: Callable[[], Mapping[str, Any]] | None = None,
 ) -> FastAPI:
     """Build the local API for one site view; the caller notifies and closes the hub."""
     # No /docs or /redoc: they load Swagger UI from a CDN, which an offline site cannot reach.
@@ -145,7 +146,8 @@ def create_app(
     async def metrics() -> Response:
         """Prometheus text format: uplink, chargers, EVSE status, meters and Modbus counters."""
         return PlainTextResponse(
-            render_metrics(snapshot()), media_type="text/plain; version=0.0.4; charset=utf-8"
+            render_metrics(snapshot(), stats() if stats is not None else {}),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
     @app.get("/api/v1/live")

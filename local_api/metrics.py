@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 EVSE_STATUSES = (
@@ -34,15 +34,22 @@ class _Family:
         self.lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         self.name = name
 
-    def add(self, value: float | int | bool | None, **labels: Any) -> None:
+    def add(self, value: float | int | bool | None, suffix: str = "", **labels: Any) -> None:
         if value is None:
             return  # unknown is absent, never zero
         number = float(value) if not isinstance(value, bool) else (1.0 if value else 0.0)
-        self.lines.append(f"{self.name}{_labels(**labels)} {number:g}")
+        self.lines.append(f"{self.name}{suffix}{_labels(**labels)} {number:g}")
+
+    def histogram(self, snap: Mapping[str, Any], **labels: Any) -> None:
+        """The _bucket, _sum and _count samples of a Histogram.snapshot()."""
+        for le, count in snap["buckets"]:
+            self.add(count, "_bucket", **labels, le=le if isinstance(le, str) else f"{le:g}")
+        self.add(snap["sum"], "_sum", **labels)
+        self.add(snap["count"], "_count", **labels)
 
 
-def render(health: dict[str, Any]) -> str:
-    """The health snapshot as Prometheus text format 0.0.4."""
+def render(health: dict[str, Any], stats: Mapping[str, Any] | None = None) -> str:
+    """The health snapshot and the traffic stats (SiteController._stats) as Prometheus text 0.0.4."""
     fams: list[_Family] = []
 
     def family(name: str, kind: str, help_text: str) -> _Family:
@@ -94,6 +101,7 @@ def render(health: dict[str, Any]) -> str:
                     f"siteedge_modbus_{name}_total", "counter", f"Modbus {name.replace('_', ' ')} per device."
                 )
             fam.add(count, meter=m["id"])
+    _traffic(family, stats or {})
     return "\n".join(line for fam in fams for line in fam.lines) + "\n"
 
 
@@ -102,3 +110,44 @@ def _counts(device: dict[str, Any] | None) -> Iterable[tuple[str, int]]:
     if not device:
         return []
     return [(k, v) for k, v in sorted(device.items()) if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def _traffic(family: Any, stats: Mapping[str, Any]) -> None:
+    """OCPP calls both ways with latencies, Modbus request latency per bus, uplink ack latency."""
+    ocpp = stats.get("ocpp")
+    if ocpp:
+        received = family(
+            "siteedge_ocpp_calls_received_total", "counter", "Calls from chargers by action and answer."
+        )
+        for action, outcome, n in ocpp["received"]:
+            received.add(n, action=action, outcome=outcome)
+        sent = family("siteedge_ocpp_calls_sent_total", "counter", "Calls to chargers by action and outcome.")
+        for action, outcome, n in ocpp["sent"]:
+            sent.add(n, action=action, outcome=outcome)
+        family("siteedge_ocpp_malformed_frames_total", "counter", "Frames that were not OCPP-J.").add(
+            ocpp["malformed"]
+        )
+        family("siteedge_ocpp_connections_total", "counter", "Charger connections accepted.").add(
+            ocpp["connections"]
+        )
+        family(
+            "siteedge_ocpp_call_handling_seconds",
+            "histogram",
+            "A charger's call received to our answer sent.",
+        ).histogram(ocpp["handle_seconds"])
+        family(
+            "siteedge_ocpp_call_roundtrip_seconds", "histogram", "Our call sent to the charger's answer."
+        ).histogram(ocpp["roundtrip_seconds"])
+    buses = stats.get("modbus") or []
+    if buses:
+        latency = family(
+            "siteedge_modbus_request_seconds",
+            "histogram",
+            "Answered Modbus requests, sent to decoded, per bus.",
+        )
+        for bus in buses:
+            latency.histogram(bus["latency"], transport=bus["transport"])
+    if "uplink_ack" in stats:
+        family(
+            "siteedge_uplink_ack_seconds", "histogram", "MQTT publish to the broker's acknowledgement."
+        ).histogram(stats["uplink_ack"])

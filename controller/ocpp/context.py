@@ -13,6 +13,7 @@ from controller.core.config import ChargerSettings, Config
 from controller.core.msglog import OcppFrame
 from controller.core.ports import MessageLog, TransactionJournal
 from controller.core.registry import ChargerRegistry
+from controller.core.stats import OcppStats
 from controller.core.tokens import Authorizer
 from controller.core.transactions import MemoryJournal
 from controller.ocpp.sessions import Sessions
@@ -48,6 +49,7 @@ class OcppContext:
     journal: TransactionJournal = field(default_factory=MemoryJournal)
     sessions: Sessions = field(default_factory=Sessions)
     authorizer: Authorizer | None = None  # None: every token is accepted (free vend)
+    stats: OcppStats = field(default_factory=OcppStats)  # traffic counters and latencies (/metrics)
 
     def charger(self, charger_id: str) -> ChargerSettings | None:
         """The charger's configuration, None if it is not configured."""

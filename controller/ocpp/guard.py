@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -162,6 +163,7 @@ class GuardedChargePoint:
 
     async def _malformed(self, bad: Malformed, raw: str) -> None:
         uid = None if bad.unique_id == UNKNOWN_ID else bad.unique_id
+        self._ctx.stats.malformed += 1
         self._log(IN, bad.message_type, uid, None, redact_text(raw))
         log.info("charger %s sent a malformed frame: %s", self.id, bad.description)
         if bad.reply:
@@ -169,13 +171,28 @@ class GuardedChargePoint:
 
     async def _on_call(self, msg: Parsed) -> None:
         assert msg.action is not None
+        started = time.perf_counter()
+        answered = False
+        try:
+            answered = await self._answer_call(msg)
+        finally:
+            known = msg.action in _KNOWN_ACTIONS.get(self._ocpp_version, ())
+            self._ctx.stats.call_received(
+                msg.action if known else "unknown",
+                "result" if answered else "error",
+                time.perf_counter() - started,
+            )
+
+    async def _answer_call(self, msg: Parsed) -> bool:
+        """Answer one CALL; True when the answer was a CALLRESULT."""
+        assert msg.action is not None
         version = self._ocpp_version
         if "_on_action" not in self.route_map.get(msg.action, {}):
             # OCPP-J 4.2.3: NotImplemented = action not known, NotSupported = known, not supported.
             known = msg.action in _KNOWN_ACTIONS.get(version, set())
             code, why = ("NotSupported", "not supported") if known else ("NotImplemented", "not known")
             await self._send(call_error(msg.unique_id, code, f"{msg.action} is {why} here", version))
-            return
+            return False
         if msg.action != BOOT and not self._ctx.may_send(self.id):
             await self._send(
                 call_error(
@@ -185,7 +202,7 @@ class GuardedChargePoint:
                     version,
                 )
             )
-            return
+            return False
         call = Call(msg.unique_id, msg.action, dict(msg.payload))
         tracker = _Tracker(call, version)
         self._actions_in[msg.unique_id] = msg.action
@@ -202,6 +219,7 @@ class GuardedChargePoint:
             self._actions_in.pop(msg.unique_id, None)
         if msg.action == BOOT and tracker.result is not None:
             self._ctx.record_boot(self.id, str(tracker.result.get("status")), self._boot_data(msg.payload))
+        return tracker.result is not None
 
     def _boot_data(self, payload: dict[str, Any]) -> dict[str, Any]:
         if self._ocpp_version == "1.6":
@@ -266,11 +284,25 @@ class GuardedChargePoint:
     ) -> Any:
         """The library's call(), with schema validation always on."""
         unique_id = unique_id or str(uuid.uuid4())
-        self._pending[unique_id] = type(payload).__name__
+        action = self._pending[unique_id] = type(payload).__name__
+        started, outcome, took = time.perf_counter(), "abandoned", None
         try:
-            return await super().call(payload, suppress, unique_id, False)  # type: ignore[misc]
+            reply = await super().call(payload, suppress, unique_id, False)  # type: ignore[misc]
+            # With suppress the library answers a CALLERROR with None.
+            outcome, took = ("result" if reply is not None else "error"), time.perf_counter() - started
+            return reply
+        except OCPPError:
+            outcome, took = "error", time.perf_counter() - started
+            raise
+        except TimeoutError:
+            outcome = "timeout"  # the library's own response timeout
+            raise
+        except ConnectionClosed:
+            outcome = "closed"
+            raise
         finally:
             self._pending.pop(unique_id, None)
+            self._ctx.stats.call_sent(action, outcome, took)
 
     async def _send(self, message: str) -> None:
         self._log_out(message)

@@ -200,6 +200,7 @@ class OcppServer:
             await old.close(code=1000, reason="replaced by a new connection")
         self._sessions[cp_id] = conn
         log.info("charger %s connected (%s) from %s", cp_id, proto, conn.remote_address)
+        self._ctx.stats.connections += 1
         self._ctx.emit(ChargerConnected(cp_id, proto.removeprefix("ocpp"), self._ctx.clock.now()))
         refresh = None
         if self._ctx.may_send(cp_id):

@@ -16,6 +16,7 @@ from controller.core.config import MqttSettings
 from controller.core.envelope import Outgoing
 from controller.core.events import UplinkChanged
 from controller.core.ports import Outbox
+from controller.core.stats import Histogram
 from controller.sync.connection import BrokerConnection, online_payload
 from controller.sync.downlink import Downlink
 
@@ -49,6 +50,8 @@ class Uplink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row
+        self._sent_at: dict[int, float] = {}  # paho mid -> monotonic time of the publish
+        self.ack_seconds = Histogram()  # publish -> PUBACK of delivered messages (/metrics)
         self._acking: set[int] = set()  # delivered rows whose delete is not yet committed
         self._to_delete: list[int] = []  # delivered rows waiting for the next grouped delete
         self._delete_timer: asyncio.TimerHandle | None = None
@@ -150,6 +153,7 @@ class Uplink:
             # Whatever paho still holds from the last connection may or may not reach the broker;
             # the outbox is the truth, so re-send every unacknowledged row (duplicates carry ids).
             self._inflight.clear()
+            self._sent_at.clear()
         self._report(detail, force=True)
         self._dirty = True
         self._wake.set()
@@ -164,10 +168,14 @@ class Uplink:
         with self._cross_lock:
             mids, self._acked_mids = self._acked_mids, []
             self._acks_scheduled = False
+        now = time.monotonic()
         for mid in mids:
             row = self._inflight.pop(mid, None)
+            sent = self._sent_at.pop(mid, None)
             if row is None:
                 continue
+            if sent is not None:
+                self.ack_seconds.observe(now - sent)
             self.published += 1
             # Until the delete commits, the row is still "pending" on disk: keep it out of the
             # next read, or it would be published twice.
@@ -240,6 +248,7 @@ class Uplink:
                     if mid is None:
                         break
                     self._inflight[mid] = r.row
+                    self._sent_at[mid] = time.monotonic()
                     sent += 1
                 self._more = sent == room
                 if sent < room:
