@@ -24,6 +24,7 @@ from controller.core.events import (
     ChargerBooted,
     ChargerConnected,
     ChargerDisconnected,
+    ChargerReported,
     ConnectorStatusChanged,
     EventBus,
     EvseStatusPublished,
@@ -96,6 +97,7 @@ INPUT_EVENTS = (
     TransactionUpdated,
     TransactionEnded,
     ChargerApproved,
+    ChargerReported,
 )
 
 

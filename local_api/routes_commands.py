@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from controller.core.ports import ChargerCommands, CommandResult, TransactionJournal
 from local_api.errors import code_for, problem
@@ -49,6 +52,37 @@ def _timeout(value: float | None) -> float | None:
     return min(value, MAX_TIMEOUT_S)
 
 
+# Where chargers fetch firmware from and upload logs to (OCPP: an anyURI; FTP(S) and HTTP(S) in practice).
+URL_SCHEMES = ("http", "https", "ftp", "ftps", "sftp")
+
+
+def _location(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in URL_SCHEMES or not parts.hostname:
+        raise ValueError(f"must be an absolute {', '.join(URL_SCHEMES)} URL with a host")
+    return value
+
+
+class FirmwareBody(BaseModel):
+    """POST /api/v1/chargers/{id}/firmware: where the image is, and when to fetch it (default now)."""
+
+    model_config = ConfigDict(extra="forbid")
+    location: str = Field(min_length=1, max_length=512)  # OCPP 2.0.1 firmware.location: string[0..512]
+    retrieve_at: AwareDatetime | None = None
+    retries: int | None = Field(default=None, ge=0, le=100)
+
+    _url = field_validator("location")(_location)
+
+
+class LogsBody(BaseModel):
+    """POST /api/v1/chargers/{id}/logs: where the charger uploads its diagnostics log."""
+
+    model_config = ConfigDict(extra="forbid")
+    location: str = Field(min_length=1, max_length=512)  # OCPP 2.0.1 log.remoteLocation: string[0..512]
+
+    _url = field_validator("location")(_location)
+
+
 def commands_router(commands: ChargerCommands | None, journal: TransactionJournal | None) -> APIRouter:
     """Routes for the command service and the transaction journal (each only if provided)."""
     router = APIRouter()
@@ -70,6 +104,22 @@ def commands_router(commands: ChargerCommands | None, journal: TransactionJourna
             if params is None:
                 return _problem(422, "the body must be a JSON object (the OCPP payload)")
             return _reply(await cmd.call(charger_id, name, params, _timeout(timeout_s)))
+
+        @router.post("/api/v1/chargers/{charger_id}/firmware")
+        async def update_firmware(
+            charger_id: str, body: FirmwareBody, timeout_s: float | None = None
+        ) -> Response:
+            """Install firmware from a URL; progress shows as the charger's firmware_update (health)."""
+            when = body.retrieve_at or datetime.now(UTC)
+            result = await cmd.update_firmware(
+                charger_id, body.location, when, body.retries, _timeout(timeout_s)
+            )
+            return _reply(result)
+
+        @router.post("/api/v1/chargers/{charger_id}/logs")
+        async def upload_logs(charger_id: str, body: LogsBody, timeout_s: float | None = None) -> Response:
+            """Have the charger upload its diagnostics log to a URL; progress appears as its log_upload."""
+            return _reply(await cmd.upload_logs(charger_id, body.location, _timeout(timeout_s)))
 
         @router.post("/api/v1/evses/{evse_uid}/start")
         async def remote_start(evse_uid: str, request: Request, timeout_s: float | None = None) -> Response:

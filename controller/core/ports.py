@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -275,4 +276,21 @@ class ChargerCommands(Protocol):
         self, charger_id: str, evse_uid: str | None = None, timeout_s: float | None = None
     ) -> CommandResult:
         """Ask for fresh StatusNotifications (one EVSE or all)."""
+        ...
+
+    async def update_firmware(
+        self,
+        charger_id: str,
+        location: str,
+        retrieve_at: datetime,
+        retries: int | None = None,
+        timeout_s: float | None = None,
+    ) -> CommandResult:
+        """Install firmware from a URL (fetched from retrieve_at); progress comes as ChargerReported."""
+        ...
+
+    async def upload_logs(
+        self, charger_id: str, location: str, timeout_s: float | None = None
+    ) -> CommandResult:
+        """Have the charger upload its diagnostics log to a URL; progress comes as ChargerReported."""
         ...

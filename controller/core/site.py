@@ -13,6 +13,7 @@ from controller.core.events import (
     ChargerBooted,
     ChargerConnected,
     ChargerDisconnected,
+    ChargerReported,
     ConnectorStatusChanged,
     EvseStatusPublished,
     MeterFailed,
@@ -25,6 +26,7 @@ from controller.core.events import (
     TransactionUpdated,
     UplinkChanged,
 )
+from controller.core.maintenance import Progress, progress_of
 from controller.core.power_history import PowerHistory
 from controller.core.registry import ChargerApproved
 from controller.core.status import EvseStatus, combine, ocpi_status
@@ -81,6 +83,8 @@ class ChargerState:
     firmware: str | None = None
     last_seen: datetime | None = None
     approved: bool = False  # approved in the registry though not configured: EVSEs are adopted
+    firmware_update: Progress | None = None  # the latest FirmwareStatusNotification
+    log_upload: Progress | None = None  # the latest Diagnostics/LogStatusNotification
 
 
 @dataclass(slots=True)
@@ -188,6 +192,14 @@ class Site:
                 self._on_status(event)
             case ChargerApproved():
                 self._charger(event.charger_id).approved = True
+            case ChargerReported():
+                progress = progress_of(event.message, dict(event.data), event.at)
+                if progress is not None:
+                    ch = self._charger(event.charger_id)
+                    if progress.kind == "firmware":
+                        ch.firmware_update = progress
+                    else:
+                        ch.log_upload = progress
             case MeterRead():
                 self._on_meter(event)
             case MeterHealth():
@@ -376,6 +388,8 @@ class Site:
                     "vendor": ch.vendor,
                     "model": ch.model,
                     "firmware": ch.firmware,
+                    "firmware_update": ch.firmware_update.as_json() if ch.firmware_update else None,
+                    "log_upload": ch.log_upload.as_json() if ch.log_upload else None,
                     "last_seen": rfc3339(ch.last_seen) if ch.last_seen else None,
                     "evses": [
                         {

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import random
+from datetime import datetime
 from typing import Any
 
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
@@ -15,6 +16,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from websockets.exceptions import ConnectionClosed
 
+from controller.core.clock import rfc3339
 from controller.core.config import Config
 from controller.core.ports import CommandResult, CommandStatus
 from controller.core.transactions import split_key
@@ -99,6 +101,7 @@ class CommandService:
         self._evses = {e.evse_uid: (c.id, e.ocpp_evse) for c in config.chargers for e in c.evses}
         # remoteStartId only correlates a request with its TransactionEvent; random start, no reuse.
         self._remote_ids = itertools.count(random.randrange(1, 2**30))
+        self._request_ids = itertools.count(random.randrange(1, 2**30))  # UpdateFirmware, GetLog
 
     def commands(self, charger_id: str) -> list[str]:
         """The actions the charger's protocol version offers; empty while it is offline."""
@@ -281,3 +284,37 @@ class CommandService:
             v201 = self._version(charger_id) == "2.0.1"
             params.update({"evse": {"id": evse, "connectorId": 1}} if v201 else {"connectorId": evse})
         return await self.call(charger_id, "TriggerMessage", params, timeout_s)
+
+    async def update_firmware(
+        self,
+        charger_id: str,
+        location: str,
+        retrieve_at: datetime,
+        retries: int | None = None,
+        timeout_s: float | None = None,
+    ) -> CommandResult:
+        """UpdateFirmware from a URL at a time; 2.0.1 gets a fresh requestId (its status notes carry it)."""
+        when = rfc3339(retrieve_at)
+        if self._version(charger_id) == "2.0.1":
+            params: dict[str, Any] = {
+                "requestId": next(self._request_ids),
+                "firmware": {"location": location, "retrieveDateTime": when},
+            }
+        else:
+            params = {"location": location, "retrieveDate": when}
+        if retries is not None:
+            params["retries"] = retries
+        return await self.call(charger_id, "UpdateFirmware", params, timeout_s)
+
+    async def upload_logs(
+        self, charger_id: str, location: str, timeout_s: float | None = None
+    ) -> CommandResult:
+        """Ask for the charger's diagnostics log at a URL (1.6 GetDiagnostics, 2.0.1 GetLog)."""
+        if self._version(charger_id) == "2.0.1":
+            params = {
+                "requestId": next(self._request_ids),
+                "logType": "DiagnosticsLog",
+                "log": {"remoteLocation": location},
+            }
+            return await self.call(charger_id, "GetLog", params, timeout_s)
+        return await self.call(charger_id, "GetDiagnostics", {"location": location}, timeout_s)

@@ -52,6 +52,7 @@ PREPARING, CHARGING, SUSPENDED_EV, SUSPENDED_EVSE, FINISHING, AVAILABLE = (
 )
 # Errors after which a session is abandoned and the connector loop carries on.
 SESSION_ERRORS = (ConnectionClosed, ConnectionError, TimeoutError, OCPPError)
+MAINTENANCE_STEP_S = 0.4  # real seconds between firmware or log stages (a real download takes minutes)
 
 
 def utc_now() -> str:
@@ -146,6 +147,10 @@ class BaseChargePointSimulator:
         self.wall_clock = wall_clock or (lambda: datetime.now(UTC))
         self.displayed: dict[int, dict[str, Any]] = {}  # 2.0.1 SetDisplayMessage by message id
         self.data_transfers: list[tuple[str, str | None, str | None]] = []  # (vendorId, messageId, data)
+        # Set by a test or the demo: the next firmware update ends with this status instead of
+        # Installed ("DownloadFailed" or "InstallationFailed"); the next log upload fails if True.
+        self.firmware_fails: str | None = None
+        self.log_upload_fails = False
 
     def timestamp(self) -> str:
         """The charger clock's time as RFC 3339 with milliseconds and a Z, as OCPP expects."""
@@ -406,7 +411,47 @@ class BaseChargePointSimulator:
             self.site.evses[conn.evse_uid].limit_w = limit_w
             conn.wake.set()
 
-    async def _reset(self, reason: str) -> None:
+    def _firmware_status(self, status: str, request_id: int | None) -> Any:
+        raise NotImplementedError
+
+    def _log_status(self, status: str, request_id: int | None) -> Any:
+        raise NotImplementedError
+
+    async def _update_firmware(self, location: str, request_id: int | None) -> None:
+        """Walk the firmware stages (1.6 / 2.0.1 L01), then reboot into the new version.
+
+        The new version is the one in the file name (fw-2.1.0.bin: 2.1.0); Installed is sent
+        after the reboot's BootNotification, as a 2.0.1 station does.
+        """
+        stages = ["Downloading", "Downloaded", "Installing"]
+        for status in stages:
+            if self.firmware_fails == "DownloadFailed" and status == "Downloaded":
+                status = "DownloadFailed"
+            elif self.firmware_fails == "InstallationFailed" and status == "Installing":
+                await self._notify(self._firmware_status(status, request_id))
+                await asyncio.sleep(MAINTENANCE_STEP_S)
+                status = "InstallationFailed"
+            await self._notify(self._firmware_status(status, request_id))
+            if status.endswith("Failed"):
+                self.firmware_fails = None
+                return
+            await asyncio.sleep(MAINTENANCE_STEP_S)
+        found = re.search(r"(\d+(?:\.\d+)+)", location.rsplit("/", 1)[-1])
+        self.firmware = found.group(1) if found else f"{self.firmware}+1"
+        if self.version != "1.6":
+            await self._notify(self._firmware_status("InstallRebooting", request_id))
+        await self._reset("Reboot", boot_reason="FirmwareUpdate")
+        await self._notify(self._firmware_status("Installed", request_id))
+
+    async def _upload_log(self, request_id: int | None) -> None:
+        """Uploading, then Uploaded (or the version's failure word)."""
+        await self._notify(self._log_status("Uploading", request_id))
+        await asyncio.sleep(MAINTENANCE_STEP_S)
+        failed = "UploadFailed" if self.version == "1.6" else "UploadFailure"
+        await self._notify(self._log_status(failed if self.log_upload_fails else "Uploaded", request_id))
+        self.log_upload_fails = False
+
+    async def _reset(self, reason: str, boot_reason: str = "RemoteReset") -> None:
         """End sessions with the reset reason, drop the connection, reconnect and boot again."""
         for conn in self.connectors.values():
             if conn.session is not None:
@@ -415,7 +460,7 @@ class BaseChargePointSimulator:
         sessions = [c.session for c in self.connectors.values() if c.session is not None]
         if sessions:
             await asyncio.wait(sessions, timeout=10.0)
-        self._boot_reason = "RemoteReset"
+        self._boot_reason = boot_reason
         # This task reconnects; marking it as the reconnect keeps _serve's hook from starting another.
         self._reconnecting = asyncio.current_task()
         await self._drop_connection()
@@ -790,9 +835,8 @@ class _Link16(Ocpp16ChargePoint):  # type: ignore[misc]
         return result16.UpdateFirmware()
 
     @after(Action16.update_firmware)
-    def after_update_firmware(self, **_: Any) -> None:
-        notice = call16.FirmwareStatusNotification(status="Downloading")
-        self.sim._spawn(self.sim._notify(notice), "firmware-status")
+    def after_update_firmware(self, location: str, **_: Any) -> None:
+        self.sim._spawn(self.sim._update_firmware(location, None), "firmware-update")
 
     @on(Action16.get_diagnostics)
     def on_get_diagnostics(self, location: str, **_: Any) -> Any:
@@ -800,8 +844,7 @@ class _Link16(Ocpp16ChargePoint):  # type: ignore[misc]
 
     @after(Action16.get_diagnostics)
     def after_get_diagnostics(self, **_: Any) -> None:
-        notice = call16.DiagnosticsStatusNotification(status="Uploading")
-        self.sim._spawn(self.sim._notify(notice), "diagnostics-status")
+        self.sim._spawn(self.sim._upload_log(None), "diagnostics-upload")
 
     @on(Action16.data_transfer)
     def on_data_transfer(
@@ -843,6 +886,12 @@ class ChargePointSimulator(BaseChargePointSimulator):
 
     def _make_link(self, ws: ClientConnection) -> Any:
         return _Link16(self, ws)
+
+    def _firmware_status(self, status: str, request_id: int | None) -> Any:
+        return call16.FirmwareStatusNotification(status=status)
+
+    def _log_status(self, status: str, request_id: int | None) -> Any:
+        return call16.DiagnosticsStatusNotification(status=status)
 
     def _change_configuration(self, key: str, value: str) -> str:
         if key == "AuthorizationKey":
@@ -1143,9 +1192,8 @@ class _Link201(Ocpp201ChargePoint):  # type: ignore[misc]
         return result201.UpdateFirmware(status="Accepted")
 
     @after(Action201.update_firmware)
-    def after_update_firmware(self, request_id: int, **_: Any) -> None:
-        notice = call201.FirmwareStatusNotification(status="Downloading", request_id=request_id)
-        self.sim._spawn(self.sim._notify(notice), "firmware-status")
+    def after_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> None:
+        self.sim._spawn(self.sim._update_firmware(firmware["location"], request_id), "firmware-update")
 
     @on(Action201.get_log)
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **_: Any) -> Any:
@@ -1153,8 +1201,7 @@ class _Link201(Ocpp201ChargePoint):  # type: ignore[misc]
 
     @after(Action201.get_log)
     def after_get_log(self, request_id: int, **_: Any) -> None:
-        notice = call201.LogStatusNotification(status="Uploading", request_id=request_id)
-        self.sim._spawn(self.sim._notify(notice), "log-status")
+        self.sim._spawn(self.sim._upload_log(request_id), "log-upload")
 
     @on(Action201.set_display_message)
     def on_set_display_message(self, message: dict[str, Any], **_: Any) -> Any:
@@ -1192,6 +1239,12 @@ class ChargePointSimulator201(BaseChargePointSimulator):
 
     def _make_link(self, ws: ClientConnection) -> Any:
         return _Link201(self, ws)
+
+    def _firmware_status(self, status: str, request_id: int | None) -> Any:
+        return call201.FirmwareStatusNotification(status=status, request_id=request_id)
+
+    def _log_status(self, status: str, request_id: int | None) -> Any:
+        return call201.LogStatusNotification(status=status, request_id=request_id)
 
     def _get_variable(self, data: dict[str, Any]) -> dict[str, Any]:
         component, variable = data["component"], data["variable"]

@@ -57,6 +57,48 @@ async def test_remote_start_from_the_charger_page(logged_in_page: Tab, e2e_site:
     assert logged_in_page.errors == []
 
 
+async def test_firmware_update_and_log_upload_show_each_stage_live(
+    logged_in_page: Tab, e2e_site: E2eSite
+) -> None:
+    page = logged_in_page.page
+    await page.goto(e2e_site.url + "/#/chargers/CP-1")
+    maintenance = page.get_by_test_id("maintenance")
+    await expect(page.get_by_test_id("firmware-version")).to_have_text("Installed version: 1.0.0")
+    await expect(page.get_by_test_id("firmware-progress")).to_contain_text("Nothing requested")
+
+    await page.get_by_test_id("action-firmware").click()
+    await page.get_by_test_id("firmware-url").fill("not a url")
+    await page.get_by_test_id("confirm-ok").click()
+    await expect(
+        page.get_by_role("status").filter(has_text="Enter an http(s), ftp(s) or sftp URL.")
+    ).to_be_visible()
+    await expect(page.locator("dialog#confirm")).to_be_visible()  # still open, to correct
+    await page.get_by_test_id("firmware-url").fill("https://files.example.test/ac/fw-2.1.0.bin")
+    await page.get_by_test_id("confirm-ok").click()
+    await expect(page.get_by_role("status").filter(has_text="Update firmware: accepted")).to_be_visible()
+    progress = page.get_by_test_id("firmware-progress")
+    # The stages arrive live; a running stage is marked as the current step.
+    await expect(progress.locator(".step-running")).to_have_count(1, timeout=5000)
+    await expect(progress).to_have_attribute("data-state", "done", timeout=15000)
+    await expect(progress.locator(".step-done")).to_have_count(4)
+    await expect(progress).to_contain_text("Installed")
+    # The charger rebooted into the new version and said so in its BootNotification.
+    await expect(page.get_by_test_id("firmware-version")).to_have_text(
+        "Installed version: 2.1.0", timeout=10000
+    )
+    assert e2e_site.cp.firmware == "2.1.0"
+
+    await expect(page.get_by_test_id("action-logs")).to_be_enabled(timeout=10000)  # back online
+    await page.get_by_test_id("action-logs").click()
+    await page.get_by_test_id("logs-url").fill("ftp://10.1.2.3/uploads/")
+    await page.get_by_test_id("confirm-ok").click()
+    logs = page.get_by_test_id("log-progress")
+    await expect(logs).to_have_attribute("data-state", "done", timeout=10000)
+    await expect(logs).to_contain_text("Uploaded")
+    await expect(maintenance).to_be_visible()
+    assert logged_in_page.errors == []
+
+
 async def test_ocpp_log_filters_by_action_and_direction(logged_in_page: Tab, e2e_site: E2eSite) -> None:
     page = logged_in_page.page
     await page.goto(e2e_site.url + "/#/chargers/CP-1")

@@ -1,7 +1,9 @@
-// Charger page: identity and boot data, connectors with actions, session energy curve, OCPP log.
+// Charger page: identity and boot data, connectors with actions, session energy curve, maintenance
+// (firmware, logs) with live progress, OCPP log.
 
 import { itemsOf } from "../api.js";
 import { setCredentials } from "../credentials.js";
+import { maintenanceCard } from "../maintenance.js";
 import { connectorTile, linkPill } from "../tiles.js";
 
 const TRIGGERS = ["StatusNotification", "Heartbeat", "MeterValues", "BootNotification"];
@@ -354,8 +356,9 @@ export default {
       }
     };
 
+    const maintenance = maintenanceCard(ctx, id, { tech, showResult });
     root.append(el("div", { class: "charger-layout" },
-      el("div", { class: "col" }, connectorsCard, sessionCard, actionsCard),
+      el("div", { class: "col" }, connectorsCard, sessionCard, actionsCard, maintenance.card),
       el("div", { class: "col" }, identityCard, txCard)), logCard);
 
     // --- live ---------------------------------------------------------------------------
@@ -372,6 +375,7 @@ export default {
     const unsubscribe = live.subscribe((h) => {
       now = h.time;
       charger = (h.chargers || []).find((c) => c.id === id) || null;
+      maintenance.update(charger, now);
       if (!charger) {
         ui.fill(headPill, ui.pill("unknown", "muted"));
         ui.fill(tiles, ui.empty("This charger is not known to the site (yet)."));

@@ -1,0 +1,89 @@
+"""Firmware updates and log uploads: their progress as the chargers report it, in both versions (pure).
+
+OCPP 1.6 FirmwareStatusNotification / DiagnosticsStatusNotification and 2.0.1 (and the 1.6
+security extension's) FirmwareStatusNotification / LogStatusNotification use different words for
+the same stages; the technician sees one progress: a step of a fixed list and a state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from controller.core.clock import rfc3339
+
+FIRMWARE_STEPS = ("download", "verify", "install", "installed")
+LOG_STEPS = ("upload", "uploaded")
+
+# status -> (step index, state); state is running | done | failed | idle
+_FIRMWARE: dict[str, tuple[int, str]] = {
+    "Idle": (0, "idle"),
+    "DownloadScheduled": (0, "running"),
+    "Downloading": (0, "running"),
+    "DownloadPaused": (0, "running"),
+    "DownloadFailed": (0, "failed"),
+    "Downloaded": (1, "running"),
+    "SignatureVerified": (1, "running"),
+    "InvalidSignature": (1, "failed"),
+    "InstallVerificationFailed": (1, "failed"),
+    "InstallScheduled": (2, "running"),
+    "Installing": (2, "running"),
+    "InstallRebooting": (2, "running"),
+    "InstallationFailed": (2, "failed"),
+    "Installed": (3, "done"),
+}
+_LOG: dict[str, tuple[int, str]] = {
+    "Idle": (0, "idle"),
+    "Uploading": (0, "running"),
+    "Uploaded": (1, "done"),
+    "UploadFailed": (0, "failed"),  # 1.6
+    "UploadFailure": (0, "failed"),  # 2.0.1
+    "BadMessage": (0, "failed"),
+    "NotSupportedOperation": (0, "failed"),
+    "PermissionDenied": (0, "failed"),
+    "AcceptedCanceled": (0, "idle"),  # a newer request replaced this one
+}
+FIRMWARE_MESSAGES = frozenset({"FirmwareStatusNotification", "SignedFirmwareStatusNotification"})
+LOG_MESSAGES = frozenset({"DiagnosticsStatusNotification", "LogStatusNotification"})
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """The latest reported stage of a firmware update or log upload of one charger."""
+
+    kind: str  # firmware | logs
+    status: str  # the charger's own word
+    at: datetime
+    request_id: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """{"kind", "status", "at", "request_id", "step", "steps", "state"} for the API and UI."""
+        steps = FIRMWARE_STEPS if self.kind == "firmware" else LOG_STEPS
+        table = _FIRMWARE if self.kind == "firmware" else _LOG
+        # A word outside the spec (a vendor's own) is shown as it came, neither done nor failed.
+        step, state = table.get(self.status, (0, "running"))
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "at": rfc3339(self.at),
+            "request_id": self.request_id,
+            "step": step,
+            "steps": list(steps),
+            "state": state,
+        }
+
+
+def progress_of(message: str, data: dict[str, Any], at: datetime) -> Progress | None:
+    """The progress a charger notification reports, None if it is not about firmware or logs."""
+    if message in FIRMWARE_MESSAGES:
+        kind = "firmware"
+    elif message in LOG_MESSAGES:
+        kind = "logs"
+    else:
+        return None
+    status = data.get("status")
+    if not isinstance(status, str):
+        return None
+    rid = data.get("request_id")
+    return Progress(kind, status, at, rid if isinstance(rid, int) and not isinstance(rid, bool) else None)

@@ -1,0 +1,95 @@
+// Charger maintenance: firmware update and log upload, each with the stages the charger reports (live).
+
+const STEP_LABELS = { download: "Download", verify: "Verify", install: "Install", installed: "Installed",
+  upload: "Upload", uploaded: "Uploaded" };
+const STATE_KIND = { done: "ok", failed: "bad", running: "info", idle: "muted" };
+const URL_HINT = "http(s), ftp(s) or sftp URL the charger can reach, e.g. https://files.example.com/fw-2.1.0.bin";
+const URL_RE = /^(https?|ftps?|sftp):\/\/[^/\s]+/i;
+
+/** The stages of one operation as a list: done ✓, the current one with the charger's own word, failed ✗. */
+function stepper(ui, progress, now, testid) {
+  const { el, fmt } = ui;
+  if (!progress) return el("p", { class: "hint", "data-testid": testid }, "Nothing requested since siteedge started.");
+  const items = progress.steps.map((step, i) => {
+    let state = i < progress.step ? "done" : i === progress.step ? progress.state : "todo";
+    if (state === "idle") state = "todo";
+    const mark = state === "done" ? "✓" : state === "failed" ? "✗" : state === "running" ? "…" : "";
+    return el("li", { class: `step step-${state}`, "aria-current": i === progress.step ? "step" : null },
+      el("span", { class: "step-mark", "aria-hidden": "true" }, mark || String(i + 1)),
+      el("span", { class: "step-label" }, STEP_LABELS[step] || step));
+  });
+  return el("div", { class: "progress-box", "data-testid": testid, "data-state": progress.state },
+    el("ol", { class: "steps" }, items),
+    el("p", { class: "hint" }, ui.pill(progress.status, STATE_KIND[progress.state] || "muted"),
+      ` ${fmt.ago(progress.at, now)} (${fmt.time(progress.at)})`,
+      progress.request_id != null ? ` · request ${progress.request_id}` : ""));
+}
+
+/**
+ * The Maintenance card of a charger page. Returns {card, update(charger, now)}; the page calls update
+ * on every live snapshot, so the stages appear as the charger reports them.
+ */
+export function maintenanceCard(ctx, chargerId, { tech, showResult }) {
+  const { ui, api } = ctx;
+  const { el, field, card } = ui;
+  const enc = encodeURIComponent(chargerId);
+  let charger = null;
+
+  const version = el("p", { class: "hint", "data-testid": "firmware-version" });
+  const firmwareBox = el("div", { "aria-live": "polite" });
+  const logBox = el("div", { "aria-live": "polite" });
+  const updateButton = el("button", { type: "button", class: "btn", "data-testid": "action-firmware" }, "Update firmware…");
+  const logsButton = el("button", { type: "button", class: "btn", "data-testid": "action-logs" }, "Upload logs…");
+
+  const send = async (button, label, path, body) => {
+    const result = await ui.busy(button, () => api.post(`chargers/${enc}/${path}`, body, { timeoutMs: 130000 }), {
+      success: () => null,
+      failure: (err) => `${label}: ${ui.errorText(err)}`,
+    });
+    if (result) showResult(label, result);
+  };
+
+  updateButton.addEventListener("click", async () => {
+    const url = field("Firmware URL", { name: "location", inputmode: "url", autocomplete: "off", spellcheck: "false",
+      autocapitalize: "none", "data-testid": "firmware-url", hint: URL_HINT });
+    const at = field("Fetch at (optional)", { name: "retrieve_at", type: "datetime-local", "data-testid": "firmware-at",
+      hint: "Empty: now. Your browser's time zone." });
+    const retries = field("Retries (optional)", { name: "retries", type: "number", min: 0, max: 100, inputmode: "numeric" });
+    const content = el("div", { class: "form" }, url.wrap, at.wrap, retries.wrap);
+    const ok = await ui.confirmAction(`Update firmware of ${chargerId}`,
+      "The charger downloads and installs the image, then reboots: running sessions end. Each stage shows here as it reports it.",
+      { confirm: "Update", danger: true, content,
+        validate: () => (URL_RE.test(url.input.value.trim()) ? null : "Enter an http(s), ftp(s) or sftp URL.") });
+    if (!ok) return;
+    const body = { location: url.input.value.trim() };
+    if (at.input.value) body.retrieve_at = new Date(at.input.value).toISOString();
+    if (retries.input.value !== "") body.retries = Number(retries.input.value);
+    await send(updateButton, "Update firmware", "firmware", body);
+  });
+
+  logsButton.addEventListener("click", async () => {
+    const url = field("Upload to", { name: "location", inputmode: "url", autocomplete: "off", spellcheck: "false",
+      autocapitalize: "none", "data-testid": "logs-url", hint: "Where the charger uploads its diagnostics log (ftp(s), http(s) or sftp)." });
+    const ok = await ui.confirmAction(`Upload logs of ${chargerId}`, "The charger uploads its diagnostics log to this address.",
+      { confirm: "Upload", content: url.wrap,
+        validate: () => (URL_RE.test(url.input.value.trim()) ? null : "Enter an http(s), ftp(s) or sftp URL.") });
+    if (!ok) return;
+    await send(logsButton, "Upload logs", "logs", { location: url.input.value.trim() });
+  });
+
+  const body = el("div", { class: "maintenance" },
+    el("h3", null, "Firmware"), version, firmwareBox, tech ? el("div", { class: "row-actions" }, updateButton) : null,
+    el("h3", null, "Diagnostics log"), logBox, tech ? el("div", { class: "row-actions" }, logsButton) : null);
+  const maintenance = card("Maintenance", { class: "card", "data-testid": "maintenance" }, body);
+
+  const update = (next, now) => {
+    charger = next;
+    const online = Boolean(charger?.connected);
+    updateButton.disabled = !online;
+    logsButton.disabled = !online;
+    version.textContent = `Installed version: ${charger?.firmware || "unknown"}`;
+    ui.fill(firmwareBox, stepper(ui, charger?.firmware_update, now, "firmware-progress"));
+    ui.fill(logBox, stepper(ui, charger?.log_upload, now, "log-progress"));
+  };
+  return { card: maintenance, update };
+}

@@ -1,0 +1,140 @@
+"""Firmware updates and log uploads from the API, with the charger's progress in the site's health."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from controller.app import SiteController
+from hil.siteconfig import SiteSpec
+from tests.api import api_client
+from tests.component.test_ocpp_commands import until
+
+
+@pytest.fixture
+async def booted(site_spec: SiteSpec, start_controller: Any, charge_point: Any) -> tuple[SiteController, Any]:
+    """A controller with CP-1 (1.6, two connectors) connected and booted."""
+    ctl: SiteController = await start_controller(site_spec)
+    cp = await charge_point(ctl, connectors=2)
+    await cp.boot()
+    return ctl, cp
+
+
+def charger_of(ctl: SiteController, charger_id: str = "CP-1") -> dict[str, Any]:
+    return next(c for c in ctl.site.health()["chargers"] if c["id"] == charger_id)
+
+
+async def watch(ctl: SiteController, key: str, seen: list[str], stop: asyncio.Event) -> None:
+    """Record every distinct status of a charger's firmware_update or log_upload as it changes."""
+    while not stop.is_set():
+        progress = charger_of(ctl).get(key)
+        if progress is not None and (not seen or seen[-1] != progress["status"]):
+            seen.append(progress["status"])
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_technician_updates_firmware_and_sees_each_stage_until_the_new_version_boots(
+    site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
+) -> None:
+    ctl: SiteController = await start_controller(site_spec)
+    cp = await charge_point(ctl, version=version, connectors=2, reconnect=True)
+    await cp.boot()
+    seen: list[str] = []
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(ctl, "firmware_update", seen, stop))
+    async with api_client(ctl, "technician") as http:
+        r = await http.post(
+            "/api/v1/chargers/CP-1/firmware", json={"location": "https://fw.example.test/ac/fw-2.1.0.bin"}
+        )
+        assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+        await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("status") == "Installed")
+        final = (await http.get("/api/v1/health")).json()
+    stop.set()
+    await watcher
+    [me] = [c for c in final["chargers"] if c["id"] == "CP-1"]
+    assert me["firmware"] == "2.1.0"  # from the BootNotification after the reboot
+    progress = me["firmware_update"]
+    assert (progress["state"], progress["step"], progress["steps"][progress["step"]]) == (
+        "done",
+        3,
+        "installed",
+    )
+    expected = ["Downloading", "Downloaded", "Installing", "Installed"]
+    if version == "2.0.1":
+        expected.insert(3, "InstallRebooting")
+        # The request id siteedge chose travels with every status note.
+        [(_, sent)] = [c for c in cp.received if c[0] == "UpdateFirmware"]
+        assert progress["request_id"] == sent["requestId"]
+        assert (
+            sent["firmware"]["location"].endswith("fw-2.1.0.bin") and "retrieveDateTime" in sent["firmware"]
+        )
+    else:
+        [(_, sent)] = [c for c in cp.received if c[0] == "UpdateFirmware"]
+        assert "retrieveDate" in sent and progress["request_id"] is None
+    assert seen == expected
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_failed_download_and_a_failed_upload_are_shown_as_failed(
+    site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
+) -> None:
+    ctl: SiteController = await start_controller(site_spec)
+    cp = await charge_point(ctl, version=version, connectors=2)
+    await cp.boot()
+    cp.firmware_fails, cp.log_upload_fails = "DownloadFailed", True
+    async with api_client(ctl, "technician") as http:
+        r = await http.post("/api/v1/chargers/CP-1/firmware", json={"location": "ftp://10.0.0.9/fw.bin"})
+        assert r.json()["status"] == "accepted"
+        await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("state") == "failed")
+        r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "ftp://10.0.0.9/logs/"})
+        assert r.json()["status"] == "accepted"
+        await until(lambda: (charger_of(ctl).get("log_upload") or {}).get("state") == "failed")
+    me = charger_of(ctl)
+    assert me["firmware_update"]["status"] == "DownloadFailed" and me["firmware_update"]["step"] == 0
+    assert me["firmware"] == "1.0.0"  # nothing was installed
+    assert me["log_upload"]["status"] == ("UploadFailed" if version == "1.6" else "UploadFailure")
+    # 1.6 asks with GetDiagnostics, 2.0.1 with GetLog for the diagnostics log.
+    asked = [c for c in cp.received if c[0] in ("GetDiagnostics", "GetLog")]
+    assert [c[0] for c in asked] == ["GetDiagnostics" if version == "1.6" else "GetLog"]
+    if version == "2.0.1":
+        assert asked[0][1]["logType"] == "DiagnosticsLog"
+        assert asked[0][1]["log"]["remoteLocation"] == "ftp://10.0.0.9/logs/"
+
+
+async def test_a_log_upload_reports_uploaded(booted: tuple[SiteController, Any]) -> None:
+    ctl, _cp = booted
+    async with api_client(ctl, "technician") as http:
+        r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "https://logs.example.test/up"})
+        assert r.json()["status"] == "accepted"
+    await until(lambda: (charger_of(ctl).get("log_upload") or {}).get("state") == "done")
+    assert charger_of(ctl)["log_upload"]["status"] == "Uploaded"
+
+
+async def test_bad_firmware_and_log_requests_are_refused_with_the_reason_and_nothing_is_sent(
+    booted: tuple[SiteController, Any],
+) -> None:
+    ctl, cp = booted
+    async with api_client(ctl, "technician") as http:
+        for body in (
+            {"location": "file:///etc/passwd"},
+            {"location": "fw.bin"},
+            {"location": "https://x.test/fw.bin", "retries": -1},
+            {"location": "https://x.test/fw.bin", "retrieve_at": "2026-01-01T00:00:00"},  # no offset
+            {"location": "https://x.test/fw.bin", "colour": "red"},
+            {},
+        ):
+            r = await http.post("/api/v1/chargers/CP-1/firmware", json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert r.json()["errors"] and all(e["loc"] and e["msg"] for e in r.json()["errors"]), r.json()
+        r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "gopher://x.test/"})
+        assert r.status_code == 422
+        assert "must be an absolute http, https, ftp, ftps, sftp URL" in r.json()["detail"]
+        r = await http.post("/api/v1/chargers/CP-9/firmware", json={"location": "https://x.test/fw.bin"})
+        assert r.status_code == 200 and r.json()["status"] == "offline"
+    async with api_client(ctl, "viewer") as http:
+        r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "https://x.test/"})
+        assert r.status_code == 403
+    assert not [c for c in cp.received if c[0] in ("UpdateFirmware", "GetDiagnostics")]
