@@ -417,12 +417,17 @@ class BaseChargePointSimulator:
     def _log_status(self, status: str, request_id: int | None) -> Any:
         raise NotImplementedError
 
-    async def _update_firmware(self, location: str, request_id: int | None) -> None:
-        """Walk the firmware stages (1.6 / 2.0.1 L01), then reboot into the new version.
+    async def _update_firmware(self, location: str, retrieve_at: str, request_id: int | None) -> None:
+        """Wait for the retrieve time, walk the firmware stages (1.6 / 2.0.1 L01), reboot into it.
 
         The new version is the one in the file name (fw-2.1.0.bin: 2.1.0); Installed is sent
         after the reboot's BootNotification, as a 2.0.1 station does.
         """
+        wait = (datetime.fromisoformat(retrieve_at) - self.wall_clock()).total_seconds()
+        if wait > 0:
+            if self.version != "1.6":  # 1.6 has no word for it: the charger just waits
+                await self._notify(self._firmware_status("DownloadScheduled", request_id))
+            await asyncio.sleep(wait)
         stages = ["Downloading", "Downloaded", "Installing"]
         for status in stages:
             if self.firmware_fails == "DownloadFailed" and status == "Downloaded":
@@ -835,8 +840,8 @@ class _Link16(Ocpp16ChargePoint):  # type: ignore[misc]
         return result16.UpdateFirmware()
 
     @after(Action16.update_firmware)
-    def after_update_firmware(self, location: str, **_: Any) -> None:
-        self.sim._spawn(self.sim._update_firmware(location, None), "firmware-update")
+    def after_update_firmware(self, location: str, retrieve_date: str, **_: Any) -> None:
+        self.sim._spawn(self.sim._update_firmware(location, retrieve_date, None), "firmware-update")
 
     @on(Action16.get_diagnostics)
     def on_get_diagnostics(self, location: str, **_: Any) -> Any:
@@ -1193,7 +1198,8 @@ class _Link201(Ocpp201ChargePoint):  # type: ignore[misc]
 
     @after(Action201.update_firmware)
     def after_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> None:
-        self.sim._spawn(self.sim._update_firmware(firmware["location"], request_id), "firmware-update")
+        task = self.sim._update_firmware(firmware["location"], firmware["retrieve_date_time"], request_id)
+        self.sim._spawn(task, "firmware-update")
 
     @on(Action201.get_log)
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **_: Any) -> Any:

@@ -169,9 +169,11 @@ async def test_every_command_reaches_the_charger_with_a_typed_result(
         if field is not None:
             assert field in result.payload, (command, result.payload)
         assert cp.received[-1][0] == command
-    # Calls that make the charger report back reach the core as version-neutral events.
+    # Calls that make the charger report back reach the core as version-neutral events. The firmware
+    # is fetched LATER: a 2.0.1 station says DownloadScheduled now, a 1.6 charger nothing until then
+    # (test_ocpp_maintenance follows a whole update).
     expected_reports = (
-        {"FirmwareStatusNotification", "DiagnosticsStatusNotification"}
+        {"DiagnosticsStatusNotification"}
         if version == "1.6"
         else {"FirmwareStatusNotification", "LogStatusNotification", "NotifyReport"}
     )

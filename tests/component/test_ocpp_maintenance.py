@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from controller.app import SiteController
+from controller.core.events import ChargerReported
 from hil.siteconfig import SiteSpec
 from tests.api import api_client
 from tests.component.test_ocpp_commands import until
@@ -26,15 +27,6 @@ def charger_of(ctl: SiteController, charger_id: str = "CP-1") -> dict[str, Any]:
     return next(c for c in ctl.site.health()["chargers"] if c["id"] == charger_id)
 
 
-async def watch(ctl: SiteController, key: str, seen: list[str], stop: asyncio.Event) -> None:
-    """Record every distinct status of a charger's firmware_update or log_upload as it changes."""
-    while not stop.is_set():
-        progress = charger_of(ctl).get(key)
-        if progress is not None and (not seen or seen[-1] != progress["status"]):
-            seen.append(progress["status"])
-        await asyncio.sleep(0.02)
-
-
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_a_technician_updates_firmware_and_sees_each_stage_until_the_new_version_boots(
     site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
@@ -42,9 +34,11 @@ async def test_a_technician_updates_firmware_and_sees_each_stage_until_the_new_v
     ctl: SiteController = await start_controller(site_spec)
     cp = await charge_point(ctl, version=version, connectors=2, reconnect=True)
     await cp.boot()
-    seen: list[str] = []
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(watch(ctl, "firmware_update", seen, stop))
+    seen: list[str] = []  # every firmware status the charger reported, in order
+    ctl.bus.subscribe(
+        ChargerReported,
+        lambda e: seen.append(e.data["status"]) if e.message == "FirmwareStatusNotification" else None,
+    )
     async with api_client(ctl, "technician") as http:
         r = await http.post(
             "/api/v1/chargers/CP-1/firmware", json={"location": "https://fw.example.test/ac/fw-2.1.0.bin"}
@@ -52,8 +46,6 @@ async def test_a_technician_updates_firmware_and_sees_each_stage_until_the_new_v
         assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
         await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("status") == "Installed")
         final = (await http.get("/api/v1/health")).json()
-    stop.set()
-    await watcher
     [me] = [c for c in final["chargers"] if c["id"] == "CP-1"]
     assert me["firmware"] == "2.1.0"  # from the BootNotification after the reboot
     progress = me["firmware_update"]
@@ -138,3 +130,19 @@ async def test_bad_firmware_and_log_requests_are_refused_with_the_reason_and_not
         r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "https://x.test/"})
         assert r.status_code == 403
     assert not [c for c in cp.received if c[0] in ("UpdateFirmware", "GetDiagnostics")]
+
+
+async def test_a_scheduled_update_waits_for_its_time_and_a_201_station_says_download_scheduled(
+    site_spec: SiteSpec, start_controller: Any, charge_point: Any
+) -> None:
+    ctl: SiteController = await start_controller(site_spec)
+    cp = await charge_point(ctl, version="2.0.1", connectors=2, reconnect=True)
+    await cp.boot()
+    at = datetime.now(UTC) + timedelta(seconds=1.5)
+    async with api_client(ctl, "technician") as http:
+        body = {"location": "https://fw.example.test/fw-3.0.bin", "retrieve_at": at.isoformat()}
+        assert (await http.post("/api/v1/chargers/CP-1/firmware", json=body)).json()["status"] == "accepted"
+    await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("status") == "DownloadScheduled")
+    assert datetime.now(UTC) < at and charger_of(ctl)["firmware"] == "1.0.0"
+    await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("status") == "Installed")
+    assert charger_of(ctl)["firmware"] == "3.0"
