@@ -3,7 +3,7 @@
 const STEP_LABELS = { download: "Download", verify: "Verify", install: "Install", installed: "Installed",
   upload: "Upload", uploaded: "Uploaded" };
 const STATE_KIND = { done: "ok", failed: "bad", running: "info", idle: "muted" };
-const URL_HINT = "http(s), ftp(s) or sftp URL the charger can reach, e.g. https://files.example.com/fw-2.1.0.bin";
+const URL_HINT = "An http(s), ftp(s) or sftp address the charger can reach; the version is usually in the file name.";
 const URL_RE = /^(https?|ftps?|sftp):\/\/[^/\s]+/i;
 
 /** The stages of one operation as a list: done ✓, the current one with the charger's own word, failed ✗. */
