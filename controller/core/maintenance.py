@@ -1,4 +1,4 @@
-"""Firmware updates and log uploads: their progress as the chargers report it, in both versions (pure).
+"""Firmware updates, log uploads and security events as the chargers report them, in both versions (pure).
 
 OCPP 1.6 FirmwareStatusNotification / DiagnosticsStatusNotification and 2.0.1 (and the 1.6
 security extension's) FirmwareStatusNotification / LogStatusNotification use different words for
@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.core.clock import rfc3339
+from controller.core.events import ChargerReported
 
 FIRMWARE_STEPS = ("download", "verify", "install", "installed")
 LOG_STEPS = ("upload", "uploaded")
@@ -87,3 +88,18 @@ def progress_of(message: str, data: dict[str, Any], at: datetime) -> Progress | 
         return None
     rid = data.get("request_id")
     return Progress(kind, status, at, rid if isinstance(rid, int) and not isinstance(rid, bool) else None)
+
+
+SECURITY_EVENTS_KEPT = 10  # per charger, in memory: the page shows the recent ones, the message log has all
+
+
+def security_event(event: ChargerReported) -> dict[str, Any]:
+    """A SecurityEventNotification as {"type", "at", "tech_info", "received"} (the charger's time in "at")."""
+    data = event.data
+    kind, at, info = data.get("type"), data.get("timestamp"), data.get("tech_info")
+    return {
+        "type": kind if isinstance(kind, str) else "unknown",
+        "at": at if isinstance(at, str) else rfc3339(event.at),
+        "tech_info": info if isinstance(info, str) else None,
+        "received": rfc3339(event.at),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +27,7 @@ from controller.core.events import (
     TransactionUpdated,
     UplinkChanged,
 )
-from controller.core.maintenance import Progress, progress_of
+from controller.core.maintenance import SECURITY_EVENTS_KEPT, Progress, progress_of, security_event
 from controller.core.power_history import PowerHistory
 from controller.core.registry import ChargerApproved
 from controller.core.status import EvseStatus, combine, ocpi_status
@@ -85,6 +86,8 @@ class ChargerState:
     approved: bool = False  # approved in the registry though not configured: EVSEs are adopted
     firmware_update: Progress | None = None  # the latest FirmwareStatusNotification
     log_upload: Progress | None = None  # the latest Diagnostics/LogStatusNotification
+    # The latest SecurityEventNotifications, newest last (all of them are in the message log).
+    security_events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=SECURITY_EVENTS_KEPT))
 
 
 @dataclass(slots=True)
@@ -192,6 +195,8 @@ class Site:
                 self._on_status(event)
             case ChargerApproved():
                 self._charger(event.charger_id).approved = True
+            case ChargerReported() if event.message == "SecurityEventNotification":
+                self._charger(event.charger_id).security_events.append(security_event(event))
             case ChargerReported():
                 progress = progress_of(event.message, dict(event.data), event.at)
                 if progress is not None:
@@ -390,6 +395,7 @@ class Site:
                     "firmware": ch.firmware,
                     "firmware_update": ch.firmware_update.as_json() if ch.firmware_update else None,
                     "log_upload": ch.log_upload.as_json() if ch.log_upload else None,
+                    "security_events": list(reversed(ch.security_events)),
                     "last_seen": rfc3339(ch.last_seen) if ch.last_seen else None,
                     "evses": [
                         {

@@ -328,6 +328,13 @@ class BaseChargePointSimulator:
         """Send a StatusNotification for one connector."""
         raise NotImplementedError
 
+    async def security_event(self, kind: str, tech_info: str | None = None) -> None:
+        """Send SecurityEventNotification (2.0.1, and 1.6 with the security extension)."""
+        module = call16 if self.version == "1.6" else call201
+        await self._call(
+            module.SecurityEventNotification(type=kind, timestamp=self.timestamp(), tech_info=tech_info)
+        )
+
     async def authorize(self, id_tag: str) -> bool:
         """Send Authorize; True if the CSMS accepted the tag."""
         raise NotImplementedError
@@ -447,6 +454,8 @@ class BaseChargePointSimulator:
             await self._notify(self._firmware_status("InstallRebooting", request_id))
         await self._reset("Reboot", boot_reason="FirmwareUpdate")
         await self._notify(self._firmware_status("Installed", request_id))
+        with contextlib.suppress(*SESSION_ERRORS):
+            await self.security_event("FirmwareUpdated", f"now {self.firmware}")
 
     async def _upload_log(self, request_id: int | None) -> None:
         """Uploading, then Uploaded (or the version's failure word)."""

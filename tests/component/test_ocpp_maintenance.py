@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from controller.app import SiteController
 from controller.core.events import ChargerReported
+from controller.core.maintenance import SECURITY_EVENTS_KEPT
 from hil.siteconfig import SiteSpec
 from tests.api import api_client
 from tests.component.test_ocpp_commands import until
@@ -146,3 +148,36 @@ async def test_a_scheduled_update_waits_for_its_time_and_a_201_station_says_down
     assert datetime.now(UTC) < at and charger_of(ctl)["firmware"] == "1.0.0"
     await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("status") == "Installed")
     assert charger_of(ctl)["firmware"] == "3.0"
+    # A station that updated itself says so as a security event (OCPP 2.0.1 FirmwareUpdated).
+    await until(lambda: bool(charger_of(ctl)["security_events"]))
+    assert charger_of(ctl)["security_events"][0]["type"] == "FirmwareUpdated"
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_security_events_are_kept_newest_first_and_bounded(
+    site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
+) -> None:
+    ctl: SiteController = await start_controller(site_spec)
+    cp = await charge_point(ctl, version=version, connectors=2)
+    await cp.boot()
+    await cp.security_event("TamperDetectionActivated", "lid opened")
+    for n in range(SECURITY_EVENTS_KEPT):
+        await cp.security_event("InvalidMessages", f"burst {n}")
+    await until(lambda: len(charger_of(ctl)["security_events"]) == SECURITY_EVENTS_KEPT)
+    await until(
+        lambda: charger_of(ctl)["security_events"][0]["tech_info"] == f"burst {SECURITY_EVENTS_KEPT - 1}"
+    )
+    events = charger_of(ctl)["security_events"]
+    assert [e["type"] for e in events] == ["InvalidMessages"] * SECURITY_EVENTS_KEPT  # the oldest fell out
+    assert events[0]["at"].endswith("Z") and events[0]["received"].endswith("Z")
+    # Every one of them stays in the persisted OCPP message log.
+    async with api_client(ctl, "viewer") as http:
+        for _ in range(100):  # the log commits in groups: give it a moment
+            r = await http.get(
+                "/api/v1/chargers/CP-1/messages", params={"action": "SecurityEventNotification"}
+            )
+            logged = [m for m in r.json()["items"] if m["direction"] == "in"]
+            if len(logged) > SECURITY_EVENTS_KEPT:
+                break
+            await asyncio.sleep(0.1)
+    assert len(logged) == SECURITY_EVENTS_KEPT + 1

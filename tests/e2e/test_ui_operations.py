@@ -87,6 +87,7 @@ async def test_firmware_update_and_log_upload_show_each_stage_live(
         "Installed version: 2.1.0", timeout=10000
     )
     assert e2e_site.cp.firmware == "2.1.0"
+    await expect(page.get_by_test_id("security-events")).to_contain_text("FirmwareUpdated")
 
     await expect(page.get_by_test_id("action-logs")).to_be_enabled(timeout=10000)  # back online
     await page.get_by_test_id("action-logs").click()

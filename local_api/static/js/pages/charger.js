@@ -357,9 +357,25 @@ export default {
     };
 
     const maintenance = maintenanceCard(ctx, id, { tech, showResult });
+    // --- security events (SecurityEventNotification: tamper, firmware updated, failed logins) --------
+    const securityBody = el("div", { "data-testid": "security-events" });
+    const securityCard = card("Security events", { class: "card" }, securityBody);
+    let securitySig = null;
+    const renderSecurity = () => {
+      const events = charger?.security_events || [];
+      const sig = JSON.stringify(events);
+      if (sig === securitySig) return;
+      securitySig = sig;
+      ui.fill(securityBody, events.length
+        ? el("ol", { class: "events" }, events.map((e) => el("li", { class: "event" },
+          el("strong", { class: "mono" }, e.type), " ",
+          el("time", { class: "muted small", datetime: e.at }, fmt.time(e.at)),
+          e.tech_info ? el("p", { class: "hint" }, e.tech_info) : null)))
+        : ui.empty("None reported since siteedge started (the OCPP log keeps them all)."));
+    };
     root.append(el("div", { class: "charger-layout" },
       el("div", { class: "col" }, connectorsCard, sessionCard, actionsCard, maintenance.card),
-      el("div", { class: "col" }, identityCard, txCard)), logCard);
+      el("div", { class: "col" }, identityCard, securityCard, txCard)), logCard);
 
     // --- live ---------------------------------------------------------------------------
     let lastOnline = null;
@@ -376,6 +392,7 @@ export default {
       now = h.time;
       charger = (h.chargers || []).find((c) => c.id === id) || null;
       maintenance.update(charger, now);
+      renderSecurity();
       if (!charger) {
         ui.fill(headPill, ui.pill("unknown", "muted"));
         ui.fill(tiles, ui.empty("This charger is not known to the site (yet)."));
