@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import tomllib
 import zoneinfo
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ from controller.core.events import (
     TransactionUpdated,
     UplinkChanged,
 )
+from controller.core.maintenance import KEPT_MESSAGES
+from controller.core.ports import ModbusBusy
 from controller.core.registry import ChargerApproved, ChargerRegistry
 from controller.core.sessions import Authorization, auth_method_of, session_id_of
 from controller.core.site import Site
@@ -97,7 +99,6 @@ INPUT_EVENTS = (
     TransactionUpdated,
     TransactionEnded,
     ChargerApproved,
-    ChargerReported,
 )
 
 
@@ -325,22 +326,25 @@ class SiteController:
             "uplink_ack": self.uplink.ack_seconds.snapshot(),
         }
 
-    def _apply_live(self, array: str, written: Config) -> bool:
-        """Take meters appended to the config file into the running site; False: needs a restart.
+    def _apply_live(self, array: str, entry: Mapping[str, Any], written: Config) -> bool:
+        """Take a [[meters]] entry just appended to the config file into the running site.
 
-        Only new [[meters]] entries are taken (nothing else of `written`, which may hold other
-        edits still waiting for a restart): polled from now on, their role counts at once, and a
-        meter bound to an EVSE bills that EVSE's next session.
+        Only that entry is taken from `written` (which may hold other edits still waiting for a
+        restart): polled from now on, its role counts at once, and a meter bound to an EVSE bills
+        that EVSE's next session. False (a restart is needed) when it cannot start now.
         """
-        if array != "meters":
+        found = [m for m in written.meters if m.id == entry.get("id")] if array == "meters" else []
+        if len(found) != 1 or any(m.id == found[0].id for m in self.config.meters):
             return False
-        have = {m.id for m in self.config.meters}
-        added = tuple(m for m in written.meters if m.id not in have)
-        for m in added:
-            self.modbus.add_meter(m)
-            self.site.add_meter(m)
-            log.warning("meter %s (%s, %s) commissioned: polled from now on", m.id, m.model, m.role)
-        self.config = dataclasses.replace(self.config, meters=(*self.config.meters, *added))
+        m = found[0]
+        try:
+            self.modbus.add_meter(m)  # first: the only step that can refuse, so nothing is half-done
+        except (ValueError, RuntimeError, ModbusBusy) as exc:
+            log.warning("meter %s saved; it starts at the next restart: %s", m.id, exc)
+            return False
+        self.site.add_meter(m)
+        log.warning("meter %s (%s, %s) commissioned: polled from now on", m.id, m.model, m.role)
+        self.config = dataclasses.replace(self.config, meters=(*self.config.meters, m))
         self.sessions.use_config(self.config)
         self.hub.notify()
         return True
@@ -349,6 +353,11 @@ class SiteController:
         for event_type in INPUT_EVENTS:
             self.bus.subscribe(event_type, self.site.handle)
             self.bus.subscribe(event_type, lambda _e: self.hub.notify())
+        # Only the reports the site keeps (firmware, logs, security) change what the UI shows.
+        self.bus.subscribe(ChargerReported, self.site.handle)
+        self.bus.subscribe(
+            ChargerReported, lambda e: self.hub.notify() if e.message in KEPT_MESSAGES else None
+        )
         self.bus.subscribe(EvseStatusPublished, self._publish_status)
         for report_event in (EvseStatusPublished, TransactionUpdated, TransactionEnded):
             self.bus.subscribe(report_event, self.reports.handle)

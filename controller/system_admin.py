@@ -67,7 +67,7 @@ class SystemService:
         clock: Clock,
         clock_sync: ClockSync,
         restart: Callable[[], None] | None,
-        apply_live: Callable[[str, Config], bool] | None = None,
+        apply_live: Callable[[str, Mapping[str, Any], Config], bool] | None = None,
     ) -> None:
         self._path = config_path.resolve() if config_path is not None else None
         self._data_dir = data_dir
@@ -234,7 +234,11 @@ class SystemService:
             own = [Problem(p.key.removeprefix(where[0]), p.reason) for p in exc.problems]
             raise ConfigError(own) from exc
         before, after = texts
-        active = self._apply_live is not None and self._apply_live(array, self._parse(after, "toml"))
+        active = False
+        if self._apply_live is not None:
+            # Parsed off the loop (TOML and the device library); it was just checked, so it parses.
+            written = await asyncio.to_thread(self._parse, after, "toml")
+            active = self._apply_live(array, entry, written)
         if active and before == self._running_text:
             # Nothing else was waiting for a restart: what runs is now exactly the file.
             self._running_text = after

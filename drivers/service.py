@@ -64,6 +64,7 @@ class ModbusService:
                     dev.wake = sched.wake
             self.buses[key] = sched
         self._group: asyncio.TaskGroup | None = None  # set while run() runs: buses added live join it
+        self._stopped = False
         self._scans: dict[str, dict[str, Any]] = {}
         self._scan_tasks: dict[str, asyncio.Task[None]] = {}
         self._scan_ids = itertools.count(1)
@@ -76,12 +77,21 @@ class ModbusService:
         )
 
     def add_meter(self, m: MeterSettings) -> None:
-        """Start polling a meter now: on its line's running scheduler, or on a new bus of its own."""
+        """Start polling a meter now: on its line's running scheduler, or on a new bus of its own.
+
+        ValueError: the id is taken; ModbusBusy: a scan holds the line (it would get two masters);
+        RuntimeError: the service has stopped.
+        """
+        if self._stopped:
+            raise RuntimeError("the Modbus service has stopped")
         if m.id in self.devices_by_id:
             raise ValueError(f"a Modbus device {m.id!r} is already polled")
-        meter = self._meter(m)
         key = bus_key(m.transport)
         sched = self.buses.get(key)
+        scanning = [j for j in self._scans.values() if j["state"] == "running"]
+        if sched is None and any(bus_key(parse_transport(j["transport"])) == key for j in scanning):
+            raise ModbusBusy(f"a scan of {m.transport_url} is running; the meter starts after a restart")
+        meter = self._meter(m)
         if sched is not None:
             first = sched.devices[0].settings
             if first.transport != m.transport:
@@ -128,10 +138,14 @@ class ModbusService:
                 for s in self.buses.values():
                     tg.create_task(s.run(), name=f"modbus-bus {s.bus.url}")
                 self._group = tg
-                # Held open even with no bus yet: a meter commissioned later gets its bus here.
-                await asyncio.get_running_loop().create_future()
+                try:
+                    # Held open even with no bus yet: a meter commissioned later gets its bus here.
+                    await asyncio.get_running_loop().create_future()
+                finally:
+                    self._group = None  # shutting down: nothing may join any more
+                    self._stopped = True
         finally:
-            self._group = None
+            self._stopped = True
             scans = list(self._scan_tasks.values())
             for task in scans:
                 task.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,6 +24,19 @@ def _label(value: Any) -> str:
     return f'"{text}"'
 
 
+def _number(value: float | int | bool) -> str:
+    """A sample value in full: counters pass a million within days, and `:g` keeps 6 digits."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) < 2**53):
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))  # the shortest form that reads back exactly
+
+
 def _labels(**labels: Any) -> str:
     return "{" + ",".join(f"{k}={_label(v)}" for k, v in labels.items()) + "}" if labels else ""
 
@@ -37,8 +51,7 @@ class _Family:
     def add(self, value: float | int | bool | None, suffix: str = "", **labels: Any) -> None:
         if value is None:
             return  # unknown is absent, never zero
-        number = float(value) if not isinstance(value, bool) else (1.0 if value else 0.0)
-        self.lines.append(f"{self.name}{suffix}{_labels(**labels)} {number:g}")
+        self.lines.append(f"{self.name}{suffix}{_labels(**labels)} {_number(value)}")
 
     def histogram(self, snap: Mapping[str, Any], **labels: Any) -> None:
         """The _bucket, _sum and _count samples of a Histogram.snapshot()."""
@@ -136,7 +149,9 @@ def _traffic(family: Any, stats: Mapping[str, Any]) -> None:
             "A charger's call received to our answer sent.",
         ).histogram(ocpp["handle_seconds"])
         family(
-            "siteedge_ocpp_call_roundtrip_seconds", "histogram", "Our call sent to the charger's answer."
+            "siteedge_ocpp_call_roundtrip_seconds",
+            "histogram",
+            "Our call to the charger's answer, including waiting behind its previous call.",
         ).histogram(ocpp["roundtrip_seconds"])
     buses = stats.get("modbus") or []
     if buses:

@@ -47,6 +47,8 @@ _LOG: dict[str, tuple[int, str]] = {
 }
 FIRMWARE_MESSAGES = frozenset({"FirmwareStatusNotification", "SignedFirmwareStatusNotification"})
 LOG_MESSAGES = frozenset({"DiagnosticsStatusNotification", "LogStatusNotification"})
+# The ChargerReported messages the site keeps (the rest, DataTransfer, NotifyEvent, ..., change no state).
+KEPT_MESSAGES = FIRMWARE_MESSAGES | LOG_MESSAGES | {"SecurityEventNotification"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +99,10 @@ def security_event(event: ChargerReported) -> dict[str, Any]:
     """A SecurityEventNotification as {"type", "at", "tech_info", "received"} (the charger's time in "at")."""
     data = event.data
     kind, at, info = data.get("type"), data.get("timestamp"), data.get("tech_info")
+    # The schema bounds type (50) and techInfo (255) but not the timestamp's length: cap it.
     return {
-        "type": kind if isinstance(kind, str) else "unknown",
-        "at": at if isinstance(at, str) else rfc3339(event.at),
-        "tech_info": info if isinstance(info, str) else None,
+        "type": kind[:50] if isinstance(kind, str) else "unknown",
+        "at": at if isinstance(at, str) and len(at) <= 40 else rfc3339(event.at),
+        "tech_info": info[:255] if isinstance(info, str) else None,
         "received": rfc3339(event.at),
     }

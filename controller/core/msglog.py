@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,10 @@ from typing import Any
 SECRET_KEYS = frozenset({"password", "authorizationkey", "basicauthpassword", "privatekey"})
 SECRET_SETTINGS = frozenset({"authorizationkey", "basicauthpassword"})
 REDACTED = "***"
+# Firmware and log addresses (UpdateFirmware location, GetDiagnostics location, GetLog
+# remoteLocation) may carry credentials: ftp://user:password@host/.
+URL_KEYS = frozenset({"location", "remotelocation"})
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")  # up to the authority's last @
 
 IN, OUT = "in", "out"  # charger → siteedge, siteedge → charger
 
@@ -61,6 +66,8 @@ def redact(payload: Any) -> Any:
         lowered = str(k).replace("_", "").lower()
         if lowered in SECRET_KEYS or (names_secret and lowered in ("value", "attributevalue")):
             out[k] = REDACTED
+        elif lowered in URL_KEYS and isinstance(v, str):
+            out[k] = _USERINFO.sub(rf"\1{REDACTED}@", v)
         else:
             out[k] = redact(v)
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import random
@@ -73,7 +74,8 @@ _MODULES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "2.0.1": (call201, COMMANDS_201),
 }
 # Reply status words that mean "done or will be done" and "this charger cannot do that".
-_ACCEPTED = {"Accepted", "Scheduled", "Unlocked", "RebootRequired"}
+# AcceptedCanceled (2.0.1 UpdateFirmware, GetLog): accepted, and the request before it was cancelled.
+_ACCEPTED = {"Accepted", "AcceptedCanceled", "Scheduled", "Unlocked", "RebootRequired"}
 _NOT_SUPPORTED = {"NotSupported", "NotImplemented", "UnknownVendorId", "UnknownMessageId"}
 _CALLERROR_NOT_SUPPORTED = {"NotImplemented", "NotSupported"}
 DEFAULT_TIMEOUT_S = 30.0  # the ocpp library's own response timeout on each link is 30 s as well
@@ -317,4 +319,10 @@ class CommandService:
                 "log": {"remoteLocation": location},
             }
             return await self.call(charger_id, "GetLog", params, timeout_s)
-        return await self.call(charger_id, "GetDiagnostics", {"location": location}, timeout_s)
+        result = await self.call(charger_id, "GetDiagnostics", {"location": location}, timeout_s)
+        if result.status is CommandStatus.ACCEPTED and not (result.payload or {}).get("fileName"):
+            # 1.6: no fileName means there is no diagnostics information, so no upload follows.
+            return dataclasses.replace(
+                result, status=CommandStatus.REJECTED, detail="the charger has no diagnostics to upload"
+            )
+        return result

@@ -211,8 +211,10 @@ class GuardedChargePoint:
         except ConnectionClosed:
             raise  # the connection is gone: nothing to answer, the server cleans up
         except OCPPError as error:  # schema violations of the call or of our own reply
+            tracker.result = None  # our reply, if one was made, was not sent: a CALLERROR was
             await self._send(call.create_call_error(error).to_json())
         except Exception:  # one bad message must not end the connection
+            tracker.result = None
             log.exception("charger %s: %s failed", self.id, msg.action)
             await self._send(call_error(msg.unique_id, "InternalError", "internal error", version))
         finally:

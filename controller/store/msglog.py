@@ -53,6 +53,8 @@ def _may_name_secret(text: str) -> bool:
     # Redaction compares names without underscores, case-insensitively; a \\u escape could spell
     # one without its letters appearing in the text.
     folded = text.replace("_", "").lower()
+    if "location" in folded and "@" in folded:  # an address with user:password@ (URL_KEYS)
+        return True
     return "\\u" in folded or any(secret in folded for secret in SECRET_KEYS)
 
 

@@ -151,6 +151,8 @@ class BaseChargePointSimulator:
         # Installed ("DownloadFailed" or "InstallationFailed"); the next log upload fails if True.
         self.firmware_fails: str | None = None
         self.log_upload_fails = False
+        self.has_diagnostics = True  # False: a 1.6 GetDiagnostics is answered without a fileName
+        self.maintenance_step_s = MAINTENANCE_STEP_S  # a browser test slows the stages to watch them
 
     def timestamp(self) -> str:
         """The charger clock's time as RFC 3339 with milliseconds and a Z, as OCPP expects."""
@@ -441,13 +443,13 @@ class BaseChargePointSimulator:
                 status = "DownloadFailed"
             elif self.firmware_fails == "InstallationFailed" and status == "Installing":
                 await self._notify(self._firmware_status(status, request_id))
-                await asyncio.sleep(MAINTENANCE_STEP_S)
+                await asyncio.sleep(self.maintenance_step_s)
                 status = "InstallationFailed"
             await self._notify(self._firmware_status(status, request_id))
             if status.endswith("Failed"):
                 self.firmware_fails = None
                 return
-            await asyncio.sleep(MAINTENANCE_STEP_S)
+            await asyncio.sleep(self.maintenance_step_s)
         found = re.search(r"(\d+(?:\.\d+)+)", location.rsplit("/", 1)[-1])
         self.firmware = found.group(1) if found else f"{self.firmware}+1"
         if self.version != "1.6":
@@ -460,7 +462,7 @@ class BaseChargePointSimulator:
     async def _upload_log(self, request_id: int | None) -> None:
         """Uploading, then Uploaded (or the version's failure word)."""
         await self._notify(self._log_status("Uploading", request_id))
-        await asyncio.sleep(MAINTENANCE_STEP_S)
+        await asyncio.sleep(self.maintenance_step_s)
         failed = "UploadFailed" if self.version == "1.6" else "UploadFailure"
         await self._notify(self._log_status(failed if self.log_upload_fails else "Uploaded", request_id))
         self.log_upload_fails = False
@@ -854,11 +856,14 @@ class _Link16(Ocpp16ChargePoint):  # type: ignore[misc]
 
     @on(Action16.get_diagnostics)
     def on_get_diagnostics(self, location: str, **_: Any) -> Any:
+        if not self.sim.has_diagnostics:
+            return result16.GetDiagnostics()
         return result16.GetDiagnostics(file_name=f"diagnostics-{self.sim.id}.log")
 
     @after(Action16.get_diagnostics)
     def after_get_diagnostics(self, **_: Any) -> None:
-        self.sim._spawn(self.sim._upload_log(None), "diagnostics-upload")
+        if self.sim.has_diagnostics:
+            self.sim._spawn(self.sim._upload_log(None), "diagnostics-upload")
 
     @on(Action16.data_transfer)
     def on_data_transfer(

@@ -258,6 +258,7 @@ class Security:
         for d in set(expired):
             del self._sessions[d]
         if expired:
+            self._revoked()  # their live streams end too
             await asyncio.to_thread(self._store.delete_sessions, sorted(set(expired)))
         user = self._users.get(username)
         if user is None:  # deleted by an admin while the password was being checked

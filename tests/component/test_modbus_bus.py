@@ -14,6 +14,7 @@ from pymodbus.server import ModbusSerialServer
 from controller.core.clock import SystemClock
 from controller.core.config import MeterSettings, parse_transport
 from controller.core.events import MeterFailed, MeterHealth, MeterRead
+from controller.core.ports import ModbusBusy
 from drivers.bus import Bus
 from drivers.library import load_device
 from drivers.service import ModbusService
@@ -209,3 +210,24 @@ async def test_meters_added_while_running_join_their_line_or_get_a_bus_of_their_
         await r.until(lambda: len(r.reads("a")) >= a_before + 3)  # both keep being polled
     assert r.reads("a")[-1].values["power"] == pytest.approx(100.0)
     assert r.reads("b")[-1].values["power"] == pytest.approx(200.0)
+
+
+async def test_a_meter_cannot_join_a_line_a_scan_holds_nor_a_stopped_service(run: Any) -> None:
+    async with MeterSimulator("eastron_sdm630") as sim:
+        url = f"tcp://127.0.0.1:{sim.port}"
+        r: Run = run([])
+        # A scan of a line no scheduler polls uses a bus of its own: a second master would collide.
+        job = await r.service.start_scan(url, 2, 247, 0.05)
+        with pytest.raises(ModbusBusy, match="scan"):
+            r.service.add_meter(meter("late", url, 1))
+        assert "late" not in r.service.devices_by_id
+        await r.service.wait_scan(job["id"])
+        r.service.add_meter(meter("late", url, 1))  # the scan is over: it joins now
+        await r.until(lambda: len(r.reads("late")) >= 1)
+    stopped = Run([])
+    task = asyncio.create_task(stopped.service.run())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    with pytest.raises(RuntimeError, match="stopped"):
+        stopped.service.add_meter(meter("after", url, 1))

@@ -125,6 +125,11 @@ async def test_a_meter_saved_while_an_edit_waits_is_polled_and_the_restart_still
     async with api_client(ctl, "admin") as http:
         edited = text(site_path).replace("heartbeat_interval = 60", "heartbeat_interval = 120")
         assert edited != text(site_path)
+        # ... and a meter added by hand in the same edit: it waits for the restart as well.
+        edited += (
+            '\n[[meters]]\nid = "pending-m"\nmodel = "eastron_sdm630"\n'
+            f'transport = "tcp://127.0.0.1:{meter_sim.port}"\nunit = 1\nrole = "pv"\n'
+        )
         r = await http.put("/api/v1/system/config", json={"toml": edited})
         assert r.status_code == 200 and r.json()["restart_required"] is True
         r = await http.post("/api/v1/modbus/devices", json=meter(meter_sim.port))
@@ -133,7 +138,12 @@ async def test_a_meter_saved_while_an_edit_waits_is_polled_and_the_restart_still
         assert r.json()["restart_required"] is True
         assert (await http.get("/api/v1/system")).json()["restart_required"] is True
         assert ctl.config.ocpp.heartbeat_interval != 120
-        assert "grid-1" in {m.id for m in ctl.config.meters}
+        # Only the saved meter went live, not the one the pending edit added.
+        assert {"grid-1"} <= {m.id for m in ctl.config.meters} and "pending-m" not in {
+            m.id for m in ctl.config.meters
+        }
+        polled = {d["id"] for d in (await http.get("/api/v1/modbus/devices")).json()["devices"]}
+        assert "grid-1" in polled and "pending-m" not in polled
 
 
 async def test_a_duplicate_or_invalid_device_is_refused_with_key_and_reason_and_nothing_written(

@@ -80,12 +80,23 @@ async def test_a_failed_download_and_a_failed_upload_are_shown_as_failed(
     await cp.boot()
     cp.firmware_fails, cp.log_upload_fails = "DownloadFailed", True
     async with api_client(ctl, "technician") as http:
-        r = await http.post("/api/v1/chargers/CP-1/firmware", json={"location": "ftp://10.0.0.9/fw.bin"})
+        location = "ftp://fitter:s3cret-pw@10.0.0.9/fw.bin"  # credentials in the address
+        r = await http.post("/api/v1/chargers/CP-1/firmware", json={"location": location})
         assert r.json()["status"] == "accepted"
         await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("state") == "failed")
         r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "ftp://10.0.0.9/logs/"})
         assert r.json()["status"] == "accepted"
         await until(lambda: (charger_of(ctl).get("log_upload") or {}).get("state") == "failed")
+        # The OCPP log shows the address without its password; the charger got it whole.
+        await asyncio.to_thread(ctl.message_log.flush)
+        logged = (
+            await http.get("/api/v1/chargers/CP-1/messages", params={"action": "UpdateFirmware"})
+        ).json()
+    assert "s3cret-pw" not in str(logged["items"])
+    sent = [m for m in logged["items"] if m["direction"] == "out"]
+    wire = sent[0]["payload"]
+    assert (wire.get("location") or wire["firmware"]["location"]) == "ftp://***@10.0.0.9/fw.bin"
+    assert location in str(cp.received)
     me = charger_of(ctl)
     assert me["firmware_update"]["status"] == "DownloadFailed" and me["firmware_update"]["step"] == 0
     assert me["firmware"] == "1.0.0"  # nothing was installed
@@ -105,6 +116,17 @@ async def test_a_log_upload_reports_uploaded(booted: tuple[SiteController, Any])
         assert r.json()["status"] == "accepted"
     await until(lambda: (charger_of(ctl).get("log_upload") or {}).get("state") == "done")
     assert charger_of(ctl)["log_upload"]["status"] == "Uploaded"
+
+
+async def test_a_16_charger_without_diagnostics_says_so_instead_of_leaving_the_upload_pending(
+    booted: tuple[SiteController, Any],
+) -> None:
+    ctl, cp = booted
+    cp.has_diagnostics = False
+    async with api_client(ctl, "technician") as http:
+        r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "https://logs.example.test/up"})
+    assert r.status_code == 200
+    assert r.json()["status"] == "rejected" and "no diagnostics" in r.json()["detail"]
 
 
 async def test_bad_firmware_and_log_requests_are_refused_with_the_reason_and_nothing_is_sent(
@@ -140,14 +162,25 @@ async def test_a_scheduled_update_waits_for_its_time_and_a_201_station_says_down
     ctl: SiteController = await start_controller(site_spec)
     cp = await charge_point(ctl, version="2.0.1", connectors=2, reconnect=True)
     await cp.boot()
-    at = datetime.now(UTC) + timedelta(seconds=1.5)
+    reports: list[tuple[str, datetime]] = []  # (status, when siteedge heard it)
+    ctl.bus.subscribe(
+        ChargerReported,
+        lambda e: (
+            reports.append((e.data["status"], e.at)) if e.message == "FirmwareStatusNotification" else None
+        ),
+    )
+    at = datetime.now(UTC) + timedelta(seconds=4)
     async with api_client(ctl, "technician") as http:
         body = {"location": "https://fw.example.test/fw-3.0.bin", "retrieve_at": at.isoformat()}
         assert (await http.post("/api/v1/chargers/CP-1/firmware", json=body)).json()["status"] == "accepted"
-    await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("status") == "DownloadScheduled")
-    assert datetime.now(UTC) < at and charger_of(ctl)["firmware"] == "1.0.0"
-    await until(lambda: (charger_of(ctl).get("firmware_update") or {}).get("status") == "Installed")
+    await until(
+        lambda: (charger_of(ctl).get("firmware_update") or {}).get("status") == "Installed", within=30
+    )
     assert charger_of(ctl)["firmware"] == "3.0"
+    statuses = [status for status, _ in reports]
+    assert statuses[:2] == ["DownloadScheduled", "Downloading"] and statuses[-1] == "Installed"
+    # Scheduled at once; the download itself waited for the requested time.
+    assert reports[0][1] < at <= reports[1][1]
     # A station that updated itself says so as a security event (OCPP 2.0.1 FirmwareUpdated).
     await until(lambda: bool(charger_of(ctl)["security_events"]))
     assert charger_of(ctl)["security_events"][0]["type"] == "FirmwareUpdated"

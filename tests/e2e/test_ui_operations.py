@@ -73,13 +73,14 @@ async def test_firmware_update_and_log_upload_show_each_stage_live(
         page.get_by_role("status").filter(has_text="Enter an http(s), ftp(s) or sftp URL.")
     ).to_be_visible()
     await expect(page.locator("dialog#confirm")).to_be_visible()  # still open, to correct
+    e2e_site.cp.maintenance_step_s = 2.0  # stages a person (and a loaded CI machine) can watch
     await page.get_by_test_id("firmware-url").fill("https://files.example.test/ac/fw-2.1.0.bin")
     await page.get_by_test_id("confirm-ok").click()
     await expect(page.get_by_role("status").filter(has_text="Update firmware: accepted")).to_be_visible()
     progress = page.get_by_test_id("firmware-progress")
     # The stages arrive live; a running stage is marked as the current step.
     await expect(progress.locator(".step-running")).to_have_count(1, timeout=5000)
-    await expect(progress).to_have_attribute("data-state", "done", timeout=15000)
+    await expect(progress).to_have_attribute("data-state", "done", timeout=20000)
     await expect(progress.locator(".step-done")).to_have_count(4)
     await expect(progress).to_contain_text("Installed")
     # The charger rebooted into the new version and said so in its BootNotification.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from controller.core.maintenance import progress_of
+from controller.core.ports import CommandStatus
+from controller.ocpp.commands import _status_of
 
 AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -40,3 +42,9 @@ def test_other_notifications_and_odd_payloads_are_not_progress() -> None:
     assert progress_of("FirmwareStatusNotification", {}, AT) is None
     odd = progress_of("FirmwareStatusNotification", {"status": "VendorSpecificThing", "request_id": True}, AT)
     assert odd is not None and odd.as_json()["state"] == "running" and odd.request_id is None
+
+
+def test_a_201_reply_accepted_canceled_counts_as_accepted_not_rejected() -> None:
+    # UpdateFirmware / GetLog: "AcceptedCanceled" = accepted, and the earlier request was cancelled.
+    assert _status_of("UpdateFirmware", {"status": "AcceptedCanceled"}) is CommandStatus.ACCEPTED
+    assert _status_of("GetLog", {"status": "Rejected"}) is CommandStatus.REJECTED

@@ -186,3 +186,12 @@ def test_deeply_nested_frames_are_refused_before_anything_recurses() -> None:
         "d",
         True,
     )
+
+
+def test_credentials_in_firmware_and_log_addresses_are_redacted_the_rest_kept() -> None:
+    update16 = {"location": "ftp://fitter:pa@ss@10.0.0.9/fw-2.1.bin", "retrieveDate": "2026-01-01T00:00:00Z"}
+    assert redact(update16)["location"] == f"ftp://{REDACTED}@10.0.0.9/fw-2.1.bin"
+    get_log = {"log": {"remoteLocation": "https://u:p@logs.example.test/up"}, "requestId": 1}
+    assert redact(get_log)["log"]["remoteLocation"] == f"https://{REDACTED}@logs.example.test/up"
+    plain = {"location": "https://files.example.test/fw@2.bin"}  # an @ in the path is no credential
+    assert redact(plain) == plain

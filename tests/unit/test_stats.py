@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.core.stats import Histogram, OcppStats
+from local_api.metrics import render
 
 
 def test_histogram_buckets_are_cumulative_with_inf_and_the_bound_itself_inclusive() -> None:
@@ -33,3 +34,13 @@ def test_ocpp_stats_count_by_action_and_outcome_and_time_only_answered_calls() -
     assert snap["received"] == [["Heartbeat", "result", 2]]
     assert snap["sent"] == [["Reset", "result", 1], ["Reset", "timeout", 1]]
     assert snap["handle_seconds"]["count"] == 2 and snap["roundtrip_seconds"]["count"] == 1
+
+
+def test_metric_values_are_written_in_full_not_rounded_to_six_digits() -> None:
+    stats = OcppStats()
+    stats.received[("Heartbeat", "result")] = 1_234_567
+    stats.handle_seconds.sum = 123_456.789
+    text = render({}, {"ocpp": stats.snapshot()})
+    assert 'siteedge_ocpp_calls_received_total{action="Heartbeat",outcome="result"} 1234567\n' in text
+    assert "siteedge_ocpp_call_handling_seconds_sum 123456.789\n" in text
+    assert 'siteedge_ocpp_call_handling_seconds_bucket{le="0.001"} 0\n' in text
