@@ -314,11 +314,12 @@ export default {
         const now = saved.active
           ? `Saved; siteedge polls ${meter.id} now: its values appear on the Meters page within a poll.`
           : `Saved. siteedge starts polling ${meter.id} after a restart.`;
-        // A restart is still due when the file holds other edits (or the meter could not start live).
-        const later = saved.restart_required
-          ? (can("admin") ? " Other configuration changes wait for a restart."
-            : " Other configuration changes wait for a restart, which an admin does (System page).")
-          : "";
+        // A restart is still due when the meter could not start live (a scan holds its line) or
+        // when the file holds other edits.
+        const who = can("admin") ? "" : ", which an admin does (System page)";
+        const later = !saved.restart_required ? ""
+          : saved.active ? ` Other configuration changes wait for a restart${who}.`
+            : ` A restart is due${who}.`;
         ui.fill(outcome, el("p", { class: "notice", role: "status", "data-testid": "save-done" }, now + later),
           saved.restart_required && can("admin") ? el("div", { class: "row-actions" }, restart) : null);
         return undefined;
