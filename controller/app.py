@@ -28,6 +28,7 @@ from controller.core.events import (
     ConnectorStatusChanged,
     EventBus,
     EvseStatusPublished,
+    MaintenanceRequested,
     MeterFailed,
     MeterHealth,
     MeterRead,
@@ -99,6 +100,7 @@ INPUT_EVENTS = (
     TransactionUpdated,
     TransactionEnded,
     ChargerApproved,
+    MaintenanceRequested,
 )
 
 
@@ -259,7 +261,7 @@ class SiteController:
             message_log=self.message_log,
             authorizer=self.authorizer,
         )
-        self.commands = CommandService(ocpp_ctx.sessions, config)
+        self.commands = CommandService(ocpp_ctx.sessions, config, emit=self.bus.publish, clock=self.clock)
         self.price_display = PriceDisplay(config, self.commands, self.sessions.price, self._connected_version)
         self.ocpi_commands = OcpiCommands(
             self.commands,

@@ -240,6 +240,16 @@ class TransactionAnomaly:
 
 
 @dataclass(frozen=True, slots=True)
+class MaintenanceRequested:
+    """A charger accepted a firmware update or log upload; its status notes will follow."""
+
+    charger_id: str
+    kind: str  # firmware | logs
+    at: datetime  # when the request was sent
+    request_id: int | None = None  # 2.0.1: the requestId its notes carry
+
+
+@dataclass(frozen=True, slots=True)
 class ChargerReported:
     """A charger notification without site-state effect (firmware, diagnostics, log, security, ...)."""
 

@@ -17,8 +17,11 @@ from controller.core.events import ChargerReported
 FIRMWARE_STEPS = ("download", "verify", "install", "installed")
 LOG_STEPS = ("upload", "uploaded")
 
-# status -> (step index, state); state is running | done | failed | idle
+REQUESTED = "Requested"  # siteedge's own word: accepted by the charger, no note from it yet
+
+# status -> (step index, state); state is requested | running | done | failed | idle
 _FIRMWARE: dict[str, tuple[int, str]] = {
+    REQUESTED: (0, "requested"),
     "Idle": (0, "idle"),
     "DownloadScheduled": (0, "running"),
     "Downloading": (0, "running"),
@@ -35,6 +38,7 @@ _FIRMWARE: dict[str, tuple[int, str]] = {
     "Installed": (3, "done"),
 }
 _LOG: dict[str, tuple[int, str]] = {
+    REQUESTED: (0, "requested"),
     "Idle": (0, "idle"),
     "Uploading": (0, "running"),
     "Uploaded": (1, "done"),
@@ -75,6 +79,11 @@ class Progress:
             "steps": list(steps),
             "state": state,
         }
+
+
+def follows(current: Progress | None, note: Progress) -> bool:
+    """Does a status note belong to the operation shown? A 2.0.1 note of another request does not."""
+    return current is None or current.request_id is None or note.request_id in (None, current.request_id)
 
 
 def progress_of(message: str, data: dict[str, Any], at: datetime) -> Progress | None:

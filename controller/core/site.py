@@ -17,6 +17,7 @@ from controller.core.events import (
     ChargerReported,
     ConnectorStatusChanged,
     EvseStatusPublished,
+    MaintenanceRequested,
     MeterFailed,
     MeterHealth,
     MeterRead,
@@ -27,7 +28,14 @@ from controller.core.events import (
     TransactionUpdated,
     UplinkChanged,
 )
-from controller.core.maintenance import SECURITY_EVENTS_KEPT, Progress, progress_of, security_event
+from controller.core.maintenance import (
+    REQUESTED,
+    SECURITY_EVENTS_KEPT,
+    Progress,
+    follows,
+    progress_of,
+    security_event,
+)
 from controller.core.power_history import PowerHistory
 from controller.core.registry import ChargerApproved
 from controller.core.status import EvseStatus, combine, ocpi_status
@@ -164,6 +172,22 @@ class Site:
         self._evse_meters = {m.role[5:]: m.id for m in config.meters if m.role.startswith("evse:")}
         self._power = PowerHistory()
 
+    def _set_progress(self, charger_id: str, progress: Progress, new_request: bool = False) -> None:
+        """Show a firmware or log progress; a late note about an earlier 2.0.1 request is ignored."""
+        ch = self._charger(charger_id)
+        current = ch.firmware_update if progress.kind == "firmware" else ch.log_upload
+        if new_request:
+            # `at` is when the request was sent: a note heard since (a charger may answer and report
+            # before the answer reaches the caller) is already newer than "requested".
+            if current is not None and current.at >= progress.at:
+                return
+        elif not follows(current, progress):
+            return
+        if progress.kind == "firmware":
+            ch.firmware_update = progress
+        else:
+            ch.log_upload = progress
+
     def add_meter(self, m: MeterSettings) -> None:
         """Take a meter commissioned while running into the site (its role counts from now on)."""
         self.meters[m.id] = MeterState(m.id, m.role, m.poll_interval)
@@ -200,11 +224,10 @@ class Site:
             case ChargerReported():
                 progress = progress_of(event.message, dict(event.data), event.at)
                 if progress is not None:
-                    ch = self._charger(event.charger_id)
-                    if progress.kind == "firmware":
-                        ch.firmware_update = progress
-                    else:
-                        ch.log_upload = progress
+                    self._set_progress(event.charger_id, progress)
+            case MaintenanceRequested():
+                requested = Progress(event.kind, REQUESTED, event.at, event.request_id)
+                self._set_progress(event.charger_id, requested, new_request=True)
             case MeterRead():
                 self._on_meter(event)
             case MeterHealth():

@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,9 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from websockets.exceptions import ConnectionClosed
 
-from controller.core.clock import rfc3339
+from controller.core.clock import Clock, SystemClock, rfc3339
 from controller.core.config import Config
+from controller.core.events import MaintenanceRequested
 from controller.core.ports import CommandResult, CommandStatus
 from controller.core.transactions import split_key
 from controller.ocpp.sessions import Link, Sessions
@@ -96,8 +98,16 @@ class CommandService:
     """Sends OCPP actions to connected chargers with a timeout and answers with a CommandResult."""
 
     def __init__(
-        self, sessions: Sessions, config: Config, default_timeout_s: float = DEFAULT_TIMEOUT_S
+        self,
+        sessions: Sessions,
+        config: Config,
+        default_timeout_s: float = DEFAULT_TIMEOUT_S,
+        *,
+        emit: Callable[[object], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._emit = emit  # MaintenanceRequested goes to the site through this
+        self._clock: Clock = clock or SystemClock()
         self._sessions = sessions
         self._default_timeout_s = default_timeout_s
         self._evses = {e.evse_uid: (c.id, e.ocpp_evse) for c in config.chargers for e in c.evses}
@@ -297,32 +307,46 @@ class CommandService:
     ) -> CommandResult:
         """UpdateFirmware from a URL at a time; 2.0.1 gets a fresh requestId (its status notes carry it)."""
         when = rfc3339(retrieve_at)
-        if self._version(charger_id) == "2.0.1":
+        request_id = next(self._request_ids) if self._version(charger_id) == "2.0.1" else None
+        if request_id is not None:
             params: dict[str, Any] = {
-                "requestId": next(self._request_ids),
+                "requestId": request_id,
                 "firmware": {"location": location, "retrieveDateTime": when},
             }
         else:
             params = {"location": location, "retrieveDate": when}
         if retries is not None:
             params["retries"] = retries
-        return await self.call(charger_id, "UpdateFirmware", params, timeout_s)
+        sent = self._clock.now()
+        result = await self.call(charger_id, "UpdateFirmware", params, timeout_s)
+        self._requested(result, "firmware", sent, request_id)
+        return result
 
     async def upload_logs(
         self, charger_id: str, location: str, timeout_s: float | None = None
     ) -> CommandResult:
         """Ask for the charger's diagnostics log at a URL (1.6 GetDiagnostics, 2.0.1 GetLog)."""
+        sent = self._clock.now()
         if self._version(charger_id) == "2.0.1":
+            request_id = next(self._request_ids)
             params = {
-                "requestId": next(self._request_ids),
+                "requestId": request_id,
                 "logType": "DiagnosticsLog",
                 "log": {"remoteLocation": location},
             }
-            return await self.call(charger_id, "GetLog", params, timeout_s)
+            result = await self.call(charger_id, "GetLog", params, timeout_s)
+            self._requested(result, "logs", sent, request_id)
+            return result
         result = await self.call(charger_id, "GetDiagnostics", {"location": location}, timeout_s)
         if result.status is CommandStatus.ACCEPTED and not (result.payload or {}).get("fileName"):
             # 1.6: no fileName means there is no diagnostics information, so no upload follows.
             return dataclasses.replace(
                 result, status=CommandStatus.REJECTED, detail="the charger has no diagnostics to upload"
             )
+        self._requested(result, "logs", sent, None)
         return result
+
+    def _requested(self, result: CommandResult, kind: str, sent: datetime, request_id: int | None) -> None:
+        """Tell the site an accepted firmware or log request is under way (its notes will follow)."""
+        if result.status is CommandStatus.ACCEPTED and self._emit is not None:
+            self._emit(MaintenanceRequested(result.charger_id, kind, sent, request_id))

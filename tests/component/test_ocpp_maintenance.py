@@ -214,3 +214,34 @@ async def test_security_events_are_kept_newest_first_and_bounded(
                 break
             await asyncio.sleep(0.1)
     assert len(logged) == SECURITY_EVENTS_KEPT + 1
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_an_accepted_request_shows_requested_and_a_late_note_of_another_request_is_ignored(
+    site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
+) -> None:
+    ctl: SiteController = await start_controller(site_spec)
+    cp = await charge_point(ctl, version=version, connectors=2)
+    await cp.boot()
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()  # nothing is fetched before then
+    async with api_client(ctl, "technician") as http:
+        body = {"location": "https://fw.example.test/fw-4.0.bin", "retrieve_at": later}
+        assert (await http.post("/api/v1/chargers/CP-1/firmware", json=body)).json()["status"] == "accepted"
+    [(_, sent)] = [c for c in cp.received if c[0] == "UpdateFirmware"]
+    request_id = sent.get("requestId")
+    if version == "1.6":
+        # A 1.6 charger says nothing until the fetch time: the site shows what it asked for.
+        progress = charger_of(ctl)["firmware_update"]
+        assert (progress["status"], progress["state"], progress["request_id"]) == (
+            "Requested",
+            "requested",
+            None,
+        )
+        return
+    # A 2.0.1 station answers DownloadScheduled for our request; a note about another (older) request
+    # that arrives late must not replace it.
+    await until(lambda: charger_of(ctl)["firmware_update"]["status"] == "DownloadScheduled")
+    assert charger_of(ctl)["firmware_update"]["request_id"] == request_id
+    await cp._notify(cp._firmware_status("InstallationFailed", request_id - 1))
+    await cp.heartbeat()  # handled after the note: the note was processed by now
+    assert charger_of(ctl)["firmware_update"]["status"] == "DownloadScheduled"

@@ -2,22 +2,19 @@
 
 const STEP_LABELS = { download: "Download", verify: "Verify", install: "Install", installed: "Installed",
   upload: "Upload", uploaded: "Uploaded" };
-const STATE_KIND = { done: "ok", failed: "bad", running: "info", idle: "muted" };
+const STATE_KIND = { done: "ok", failed: "bad", running: "info", requested: "info", idle: "muted" };
 const URL_HINT = "An http(s), ftp(s) or sftp address the charger can reach; the version is usually in the file name.";
 const URL_RE = /^(https?|ftps?|sftp):\/\/[^/\s]+/i;
 
-/**
- * The stages of one operation as a list: done ✓, the current one with the charger's own word, failed ✗.
- * `waiting`: asked at that (box) time and the charger has not reported since.
- */
-function stepper(ui, progress, now, testid, waiting) {
+/** The stages of one operation as a list: done ✓, the current one with the charger's own word, failed ✗. */
+function stepper(ui, progress, now, testid) {
   const { el, fmt } = ui;
-  if (waiting) {
-    return el("p", { class: "hint", "data-testid": testid, "data-state": "requested" },
-      ui.pill("Requested", "info"), ` ${fmt.ago(waiting, now)}: waiting for the charger's first report `
-      + "(a charger reports nothing before a scheduled fetch time).");
-  }
   if (!progress) return el("p", { class: "hint", "data-testid": testid }, "Nothing requested since siteedge started.");
+  if (progress.state === "requested") {
+    return el("p", { class: "hint", "data-testid": testid, "data-state": "requested" },
+      ui.pill("Requested", "info"), ` ${fmt.ago(progress.at, now)}: the charger accepted; waiting for its first report `
+      + "(nothing comes before a scheduled fetch time).");
+  }
   const items = progress.steps.map((step, i) => {
     let state = i < progress.step ? "done" : i === progress.step ? progress.state : "todo";
     if (state === "idle") state = "todo";
@@ -44,7 +41,6 @@ export function maintenanceCard(ctx, chargerId, { tech, showResult }) {
   let charger = null;
   let now = null;
   let busy = false; // a request is on its way: one at a time
-  const asked = { firmware: null, logs: null }; // box time of an accepted request not yet reported on
   let shown = null; // what the card shows, to rebuild it only when that changes
 
   const version = el("p", { class: "hint", "data-testid": "firmware-version" });
@@ -55,7 +51,6 @@ export function maintenanceCard(ctx, chargerId, { tech, showResult }) {
 
   const send = async (button, label, path, body) => {
     busy = true;
-    const askedAt = now;
     render();
     try {
       const result = await ui.busy(button, () => api.post(`chargers/${enc}/${path}`, body, { timeoutMs: 130000 }), {
@@ -63,7 +58,6 @@ export function maintenanceCard(ctx, chargerId, { tech, showResult }) {
         failure: (err) => `${label}: ${ui.errorText(err)}`,
       });
       if (result) showResult(label, result);
-      if (result?.status === "accepted" && askedAt) asked[path] = askedAt;
     } finally {
       busy = false;
       render();
@@ -103,27 +97,19 @@ export function maintenanceCard(ctx, chargerId, { tech, showResult }) {
     el("h3", null, "Diagnostics log"), logBox, tech ? el("div", { class: "row-actions" }, logsButton) : null);
   const maintenance = card("Maintenance", { class: "card", "data-testid": "maintenance" }, body);
 
-  /** The request still waits for its first report if the charger's latest one is older. */
-  const waiting = (kind, progress) => {
-    const since = asked[kind];
-    if (since && progress && Date.parse(progress.at) >= Date.parse(since)) asked[kind] = null;
-    return asked[kind];
-  };
   const render = () => {
     const online = Boolean(charger?.connected);
     updateButton.disabled = !online || busy;
     logsButton.disabled = !online || busy;
     const fw = charger?.firmware_update || null;
     const logs = charger?.log_upload || null;
-    const fwWait = waiting("firmware", fw);
-    const logWait = waiting("logs", logs);
     // Rebuilt only on a change (live snapshots come every 0.25 s): screen readers hear each stage once.
-    const sig = JSON.stringify([charger?.firmware, fw, logs, fwWait, logWait]);
+    const sig = JSON.stringify([charger?.firmware, fw, logs]);
     if (sig === shown) return;
     shown = sig;
     version.textContent = `Installed version: ${charger?.firmware || "unknown"}`;
-    ui.fill(firmwareBox, stepper(ui, fw, now, "firmware-progress", fwWait));
-    ui.fill(logBox, stepper(ui, logs, now, "log-progress", logWait));
+    ui.fill(firmwareBox, stepper(ui, fw, now, "firmware-progress"));
+    ui.fill(logBox, stepper(ui, logs, now, "log-progress"));
   };
   const update = (next, at) => {
     charger = next;
