@@ -55,6 +55,10 @@ class ContractChecker:
     gaps: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     _ids: set[str] = field(default_factory=set)
     _last_seq: dict[str, int] = field(default_factory=dict)
+    # For a gap: the stream's recent (seq, id, ts, type) up to and including the offending message,
+    # so a rare reordering can be traced to the messages involved.
+    gap_evidence: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    _recent: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
     _validators: dict[str, Draft7Validator] = field(default_factory=dict)
 
     def _validate(self, schema: str, instance: Any, where: str) -> None:
@@ -100,9 +104,13 @@ class ContractChecker:
         if not isinstance(seq, int):
             return
         last = self._last_seq.get(stream)
+        recent = self._recent[stream]
+        recent.append((seq, payload.get("id"), payload.get("ts"), payload.get("type")))
+        del recent[:-8]
         # Telemetry (QoS 0, droppable under pressure) and superseded retained statuses may skip.
         if last is not None and seq != last + 1 and not rel.startswith(("evses/", "telemetry/")):
             self.gaps[stream].append((last, seq))
+            self.gap_evidence.setdefault(stream, list(recent))
         if last is None or seq > last:
             self._last_seq[stream] = seq
 

@@ -43,7 +43,7 @@ def backend(broker: Broker) -> Iterator[BackendSimulator]:
     with BackendSimulator(broker.url, ROOT) as b:
         yield b
     assert b.contract.violations == []
-    assert dict(b.contract.gaps) == {}
+    assert dict(b.contract.gaps) == {}, b.contract.gap_evidence
 
 
 async def until(cond: Callable[[], Any], within: float = 10.0) -> None:

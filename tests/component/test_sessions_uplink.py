@@ -59,7 +59,7 @@ def backend(broker: Broker) -> Any:
     with BackendSimulator(broker.url, ROOT) as b:
         yield b
     assert b.contract.violations == []
-    assert dict(b.contract.gaps) == {}
+    assert dict(b.contract.gaps) == {}, b.contract.gap_evidence
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ def backend(broker: Broker) -> Any:
         yield b
     # Every CDR (credit CDRs included) and Session went through the OCPI schema check.
     assert b.contract.violations == []
-    assert dict(b.contract.gaps) == {}
+    assert dict(b.contract.gaps) == {}, b.contract.gap_evidence
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def backend(broker: Broker) -> Any:
         yield b
     # Every message any test here made siteedge publish must honour the contract.
     assert b.contract.violations == []
-    assert dict(b.contract.gaps) == {}
+    assert dict(b.contract.gaps) == {}, b.contract.gap_evidence
 
 
 async def test_status_telemetry_online_and_health(
