@@ -51,6 +51,7 @@ class Uplink:
         self._wake = asyncio.Event()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row
         self._sent_at: dict[int, float] = {}  # paho mid -> monotonic time of the publish
+        self._epoch = 0  # counts reconnects: a read from before one is stale
         self.ack_seconds = Histogram()  # publish -> PUBACK of delivered messages (/metrics)
         self._acking: set[int] = set()  # delivered rows whose delete is not yet committed
         self._to_delete: list[int] = []  # delivered rows waiting for the next grouped delete
@@ -154,6 +155,7 @@ class Uplink:
             # the outbox is the truth, so re-send every unacknowledged row (duplicates carry ids).
             self._inflight.clear()
             self._sent_at.clear()
+            self._epoch += 1  # a read in flight excluded rows that are no longer in flight
         self._report(detail, force=True)
         self._dirty = True
         self._wake.set()
@@ -241,7 +243,13 @@ class Uplink:
                 self._dirty = timed_out = False
                 room = self._window - len(self._inflight)
                 busy = set(self._inflight.values()) | self._acking
+                epoch = self._epoch
                 rows = await asyncio.to_thread(self._outbox.pending, room, busy)
+                if epoch != self._epoch:
+                    # Reconnected meanwhile: rows that were in flight (so left out of this read)
+                    # must be sent again first; publishing these now would overtake them.
+                    self._dirty = True
+                    continue
                 sent = 0
                 for r in rows:
                     mid = self._conn.publish(r.topic, r.payload, r.qos, r.retain)
