@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,11 +44,25 @@ def find_mosquitto() -> str:
     raise BrokerError("mosquitto not found: apt-get install mosquitto")
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that was free a moment ago and that this process never handed out.
+
+    Never twice: a client of an earlier test that still retries its broker's port (a process that
+    outlived its test, a reconnect loop) must not reach a later test's broker on the same port.
+    """
+    with _handed_out_lock:
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((HOST, 0))
+                port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                break
+        _handed_out.add(port)
+        return port
 
 
 def accepts(port: int) -> bool:
