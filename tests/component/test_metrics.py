@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from hil.sim.chargepoint import ChargePointSimulator
+from controller.app import SiteController
+from hil.sim.chargepoint import BaseChargePointSimulator, ChargePointSimulator
 from hil.sim.meter import MeterSimulator
 from hil.siteconfig import SimMeter, SiteSpec
 from tests.api import api_client
@@ -25,22 +29,39 @@ def samples(text: str) -> dict[str, float]:
     return out
 
 
-async def test_metrics_show_uplink_chargers_evses_meters_and_modbus_counters(
+@asynccontextmanager
+async def charging_site(
     site_spec: SiteSpec, start_controller: Any
-) -> None:
+) -> AsyncIterator[tuple[SiteController, BaseChargePointSimulator, MeterSimulator]]:
+    """A controller with a 4.2 kW grid meter and CP-1 (1.6, two EVSEs) booted, EVSE 1 charging."""
     async with MeterSimulator("eastron_sdm630", values={"power": 4200.0}) as meter:
         site_spec.meters.append(SimMeter("grid", meter.port, "grid"))
         ctl = await start_controller(site_spec)
         async with ChargePointSimulator("CP-1", f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp", connectors=2) as cp:
             await cp.boot()
             await cp.status(1, "Charging")
-            async with api_client(ctl) as http:
-                for _ in range(200):
-                    resp = await http.get("/metrics")
-                    got = samples(resp.text)
-                    if got.get('siteedge_meter_ok{meter="grid",role="grid"}') == 1.0:
-                        break
-                    await asyncio.sleep(0.05)
+            yield ctl, cp, meter
+
+
+async def scrape_until(ctl: SiteController, ready: Callable[[str], bool]) -> httpx.Response:
+    """GET /metrics until `ready(text)` holds (or 10 s passed); the last answer."""
+    async with api_client(ctl) as http:
+        for _ in range(200):
+            resp = await http.get("/metrics")
+            if ready(resp.text):
+                break
+            await asyncio.sleep(0.05)
+    return resp
+
+
+async def test_metrics_show_uplink_chargers_evses_meters_and_modbus_counters(
+    site_spec: SiteSpec, start_controller: Any
+) -> None:
+    async with charging_site(site_spec, start_controller) as (ctl, _cp, _meter):
+        resp = await scrape_until(
+            ctl, lambda text: samples(text).get('siteedge_meter_ok{meter="grid",role="grid"}') == 1.0
+        )
+    got = samples(resp.text)
     assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert got["siteedge_uplink_connected"] == 1.0
     assert got["siteedge_outbox_near_limit"] == 0.0 and got["siteedge_telemetry_dropped_total"] == 0.0
@@ -66,28 +87,22 @@ async def raw_exchange(url: str, frames: list[str]) -> list[Any]:
 async def test_metrics_count_ocpp_calls_both_ways_with_latency_histograms_in_valid_exposition_format(
     site_spec: SiteSpec, start_controller: Any
 ) -> None:
-    async with MeterSimulator("eastron_sdm630", values={"power": 4200.0}) as meter:
-        site_spec.meters.append(SimMeter("grid", meter.port, "grid"))
-        ctl = await start_controller(site_spec)
-        async with ChargePointSimulator("CP-1", f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp", connectors=2) as cp:
-            await cp.boot()
-            await cp.status(1, "Charging")
-            await cp.heartbeat()
-            got = await ctl.commands.call("CP-1", "GetConfiguration", {"key": ["HeartbeatInterval"]})
-            assert got.status.value == "accepted"
-            offline = await ctl.commands.call("CP-9", "ClearCache", {})
-            assert offline.status.value == "offline"  # never sent: not counted as a call
-            answers = await raw_exchange(
-                f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp/CP-RAW",
-                ["not json", '[2,"u1","Heartbeat",{}]', '[2,"u2","FlyToTheMoon",{}]'],
+    async with charging_site(site_spec, start_controller) as (ctl, cp, meter):
+        await cp.heartbeat()
+        got = await ctl.commands.call("CP-1", "GetConfiguration", {"key": ["HeartbeatInterval"]})
+        assert got.status.value == "accepted"
+        offline = await ctl.commands.call("CP-9", "ClearCache", {})
+        assert offline.status.value == "offline"  # never sent: not counted as a call
+        answers = await raw_exchange(
+            f"ws://127.0.0.1:{ctl.ocpp_port}/ocpp/CP-RAW",
+            ["not json", '[2,"u1","Heartbeat",{}]', '[2,"u2","FlyToTheMoon",{}]'],
+        )
+        assert [a[2] for a in answers] == ["FormationViolation", "SecurityError", "NotImplemented"]
+        text = (
+            await scrape_until(
+                ctl, lambda text: 'siteedge_modbus_request_seconds_count{transport="tcp://' in text
             )
-            assert [a[2] for a in answers] == ["FormationViolation", "SecurityError", "NotImplemented"]
-            async with api_client(ctl) as http:
-                for _ in range(200):
-                    text = (await http.get("/metrics")).text
-                    if 'siteedge_modbus_request_seconds_count{transport="tcp://' in text:
-                        break
-                    await asyncio.sleep(0.05)
+        ).text
 
     # prometheus_client's own parser: the text must be valid exposition format, histograms included.
     families = {f.name: f for f in text_string_to_metric_families(text)}
