@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,14 +16,20 @@ from hil.siteconfig import SiteSpec
 from tests.api import api_client
 from tests.component.test_ocpp_commands import until
 
+Booted = Callable[..., Awaitable[tuple[SiteController, Any]]]
+
 
 @pytest.fixture
-async def booted(site_spec: SiteSpec, start_controller: Any, charge_point: Any) -> tuple[SiteController, Any]:
-    """A controller with CP-1 (1.6, two connectors) connected and booted."""
-    ctl: SiteController = await start_controller(site_spec)
-    cp = await charge_point(ctl, connectors=2)
-    await cp.boot()
-    return ctl, cp
+def boot(site_spec: SiteSpec, start_controller: Any, charge_point: Any) -> Booted:
+    """Factory: a controller with CP-1 (two connectors, 1.6 unless `version`) connected and booted."""
+
+    async def start(version: str = "1.6", **kw: Any) -> tuple[SiteController, Any]:
+        ctl: SiteController = await start_controller(site_spec)
+        cp = await charge_point(ctl, version=version, connectors=2, **kw)
+        await cp.boot()
+        return ctl, cp
+
+    return start
 
 
 def charger_of(ctl: SiteController, charger_id: str = "CP-1") -> dict[str, Any]:
@@ -31,11 +38,9 @@ def charger_of(ctl: SiteController, charger_id: str = "CP-1") -> dict[str, Any]:
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_a_technician_updates_firmware_and_sees_each_stage_until_the_new_version_boots(
-    site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
+    boot: Booted, version: str
 ) -> None:
-    ctl: SiteController = await start_controller(site_spec)
-    cp = await charge_point(ctl, version=version, connectors=2, reconnect=True)
-    await cp.boot()
+    ctl, cp = await boot(version, reconnect=True)
     seen: list[str] = []  # every firmware status the charger reported, in order
     ctl.bus.subscribe(
         ChargerReported,
@@ -72,12 +77,8 @@ async def test_a_technician_updates_firmware_and_sees_each_stage_until_the_new_v
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
-async def test_a_failed_download_and_a_failed_upload_are_shown_as_failed(
-    site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
-) -> None:
-    ctl: SiteController = await start_controller(site_spec)
-    cp = await charge_point(ctl, version=version, connectors=2)
-    await cp.boot()
+async def test_a_failed_download_and_a_failed_upload_are_shown_as_failed(boot: Booted, version: str) -> None:
+    ctl, cp = await boot(version)
     cp.firmware_fails, cp.log_upload_fails = "DownloadFailed", True
     async with api_client(ctl, "technician") as http:
         location = "ftp://fitter:s3cret-pw@10.0.0.9/fw.bin"  # credentials in the address
@@ -109,8 +110,8 @@ async def test_a_failed_download_and_a_failed_upload_are_shown_as_failed(
         assert asked[0][1]["log"]["remoteLocation"] == "ftp://10.0.0.9/logs/"
 
 
-async def test_a_log_upload_reports_uploaded(booted: tuple[SiteController, Any]) -> None:
-    ctl, _cp = booted
+async def test_a_log_upload_reports_uploaded(boot: Booted) -> None:
+    ctl, _cp = await boot()
     async with api_client(ctl, "technician") as http:
         r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "https://logs.example.test/up"})
         assert r.json()["status"] == "accepted"
@@ -119,9 +120,9 @@ async def test_a_log_upload_reports_uploaded(booted: tuple[SiteController, Any])
 
 
 async def test_a_16_charger_without_diagnostics_says_so_instead_of_leaving_the_upload_pending(
-    booted: tuple[SiteController, Any],
+    boot: Booted,
 ) -> None:
-    ctl, cp = booted
+    ctl, cp = await boot()
     cp.has_diagnostics = False
     async with api_client(ctl, "technician") as http:
         r = await http.post("/api/v1/chargers/CP-1/logs", json={"location": "https://logs.example.test/up"})
@@ -130,9 +131,9 @@ async def test_a_16_charger_without_diagnostics_says_so_instead_of_leaving_the_u
 
 
 async def test_bad_firmware_and_log_requests_are_refused_with_the_reason_and_nothing_is_sent(
-    booted: tuple[SiteController, Any],
+    boot: Booted,
 ) -> None:
-    ctl, cp = booted
+    ctl, cp = await boot()
     async with api_client(ctl, "technician") as http:
         for body in (
             {"location": "file:///etc/passwd"},
@@ -157,11 +158,9 @@ async def test_bad_firmware_and_log_requests_are_refused_with_the_reason_and_not
 
 
 async def test_a_scheduled_update_waits_for_its_time_and_a_201_station_says_download_scheduled(
-    site_spec: SiteSpec, start_controller: Any, charge_point: Any
+    boot: Booted,
 ) -> None:
-    ctl: SiteController = await start_controller(site_spec)
-    cp = await charge_point(ctl, version="2.0.1", connectors=2, reconnect=True)
-    await cp.boot()
+    ctl, _cp = await boot("2.0.1", reconnect=True)
     reports: list[tuple[str, datetime]] = []  # (status, when siteedge heard it)
     ctl.bus.subscribe(
         ChargerReported,
@@ -187,12 +186,8 @@ async def test_a_scheduled_update_waits_for_its_time_and_a_201_station_says_down
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
-async def test_security_events_are_kept_newest_first_and_bounded(
-    site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
-) -> None:
-    ctl: SiteController = await start_controller(site_spec)
-    cp = await charge_point(ctl, version=version, connectors=2)
-    await cp.boot()
+async def test_security_events_are_kept_newest_first_and_bounded(boot: Booted, version: str) -> None:
+    ctl, cp = await boot(version)
     await cp.security_event("TamperDetectionActivated", "lid opened")
     for n in range(SECURITY_EVENTS_KEPT):
         await cp.security_event("InvalidMessages", f"burst {n}")
@@ -218,11 +213,9 @@ async def test_security_events_are_kept_newest_first_and_bounded(
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_an_accepted_request_shows_requested_and_a_late_note_of_another_request_is_ignored(
-    site_spec: SiteSpec, start_controller: Any, charge_point: Any, version: str
+    boot: Booted, version: str
 ) -> None:
-    ctl: SiteController = await start_controller(site_spec)
-    cp = await charge_point(ctl, version=version, connectors=2)
-    await cp.boot()
+    ctl, cp = await boot(version)
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()  # nothing is fetched before then
     async with api_client(ctl, "technician") as http:
         body = {"location": "https://fw.example.test/fw-4.0.bin", "retrieve_at": later}
