@@ -11,6 +11,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from hil.sim.chargepoint import BaseChargePointSimulator
 from hil.sim.meter import MeterSimulator
+from tests.api import api_client
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,6 +56,14 @@ class E2eSite:
             )
             assert answer.status_code == 201, answer.text
         return username, password
+
+    async def add_user(self, username: str, password: str, role: str) -> None:
+        """Create an account through the users API, as an admin's API token."""
+        async with api_client(self.ctl) as http:
+            made = await http.post(
+                "/api/v1/auth/users", json={"username": username, "password": password, "role": role}
+            )
+            assert made.status_code == 201, made.text
 
 
 @dataclass

@@ -195,12 +195,7 @@ async def test_test_read_of_a_modbus_meter_on_the_commissioning_page(
 async def test_scan_finds_the_meter_and_a_technician_saves_it_to_the_configuration(
     browser: Browser, e2e_site: E2eSite, admin: tuple[str, str]
 ) -> None:
-    async with api_client(e2e_site.ctl) as http:
-        made = await http.post(
-            "/api/v1/auth/users",
-            json={"username": "fitter", "password": "commissions 123", "role": "technician"},
-        )
-        assert made.status_code == 201, made.text
+    await e2e_site.add_user("fitter", "commissions 123", "technician")
     tab = await open_tab(browser)
     page = tab.page
     try:
@@ -259,12 +254,7 @@ async def test_scan_finds_the_meter_and_a_technician_saves_it_to_the_configurati
 async def test_a_viewer_sees_the_site_but_no_actions(
     browser: Browser, e2e_site: E2eSite, admin: tuple[str, str]
 ) -> None:
-    async with api_client(e2e_site.ctl) as http:
-        made = await http.post(
-            "/api/v1/auth/users",
-            json={"username": "watcher", "password": "only looking 123", "role": "viewer"},
-        )
-        assert made.status_code == 201, made.text
+    await e2e_site.add_user("watcher", "only looking 123", "viewer")
     tab = await open_tab(browser)
     page = tab.page
     try:

@@ -65,12 +65,8 @@ class PagesSite:
 async def site(e2e_site: E2eSite, admin: tuple[str, str], browser: Browser) -> AsyncIterator[PagesSite]:
     """e2e_site with its first admin, plus a technician and a viewer created through the users API."""
     assert admin == ADMIN
-    async with api_client(e2e_site.ctl) as http:
-        for name, role in (("tim", "technician"), ("vic", "viewer")):
-            reply = await http.post(
-                "/api/v1/auth/users", json={"username": name, "password": PASSWORDS[name], "role": role}
-            )
-            assert reply.status_code == 201, reply.text
+    for name, role in (("tim", "technician"), ("vic", "viewer")):
+        await e2e_site.add_user(name, PASSWORDS[name], role)
     running = PagesSite(e2e_site, browser, [])
     try:
         yield running
