@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from controller.core import sessions as core
 from controller.core.sessions import (
-    AuthMethod,
-    Authorization,
-    CdrToken,
     Flag,
     MeterPoint,
     Reading,
-    SessionContext,
 )
 from controller.store.sessions import SqliteSessionStore
-
-T0 = datetime(2026, 6, 1, 11, 50, tzinfo=UTC)
+from tests.unit.test_settlement import T0, whitelist_context
 
 
 def test_meter_series_flags_and_corrections_survive_a_reopen_in_order(tmp_path: Path) -> None:
     path = tmp_path / "sessions.sqlite3"
     store = SqliteSessionStore(path)
-    ctx = SessionContext(
-        "CP-1-1",
-        CdrToken("NL", "SED", "T", "OTHER", "T"),
-        Authorization(AuthMethod.WHITELIST),
-        None,
-        "EUR",
-        "m1",
-        T0,
-    )
-    rec = core.open_session("CP-1/7", "CP-1", T0, ctx)
+    rec = core.open_session("CP-1/7", "CP-1", T0, whitelist_context())
     rec.energy_source, rec.meter_start = "meter", Reading(T0, 1_000_000.0)
     rec.meter_points = [MeterPoint(T0, 0.0)]
     store.save(rec, rec.points, rec.meter_points)

@@ -90,8 +90,9 @@ def test_tolerance_is_the_larger_of_the_absolute_and_relative_bound() -> None:
     assert t.allowed_wh(50_000, 49_000) == 500.0  # 1 % of 50 kWh
 
 
-def opened(config: Config, feed: MeterFeed | None, live: bool = True) -> SessionRecord:
-    ctx = SessionContext(
+def whitelist_context() -> SessionContext:
+    """A session at CP-1-1 from T0: a whitelisted RFID token, no tariff, EUR, bound meter m1."""
+    return SessionContext(
         "CP-1-1",
         CdrToken("NL", "SED", "T", "OTHER", "T"),
         Authorization(AuthMethod.WHITELIST),
@@ -100,7 +101,10 @@ def opened(config: Config, feed: MeterFeed | None, live: bool = True) -> Session
         "m1",
         T0,
     )
-    rec = core.open_session(KEY, "CP-1", T0, ctx)
+
+
+def opened(config: Config, feed: MeterFeed | None, live: bool = True) -> SessionRecord:
+    rec = core.open_session(KEY, "CP-1", T0, whitelist_context())
     settlement.begin(rec, settlement.energy_source_for(config, "CP-1-1"), feed, live, "run", 100.0)
     return rec
 
