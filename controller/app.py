@@ -549,7 +549,7 @@ class SiteController:
 
     @property
     def api_scheme(self) -> str:
-        """ "https" when [api] tls is on, else "http"."""
+        """The web API's scheme: "https" when [api] tls is on, else "http"."""
         return "https" if self.config.api.tls else "http"
 
     def _api_certificate(self) -> tuple[str, str] | None:

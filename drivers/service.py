@@ -88,8 +88,7 @@ class ModbusService:
             raise ValueError(f"a Modbus device {m.id!r} is already polled")
         key = bus_key(m.transport)
         sched = self.buses.get(key)
-        scanning = [j for j in self._scans.values() if j["state"] == "running"]
-        if sched is None and any(bus_key(parse_transport(j["transport"])) == key for j in scanning):
+        if sched is None and self._scanning(key):
             raise ModbusBusy(f"a scan of {m.transport_url} is running; the meter starts after a restart")
         meter = self._meter(m)
         if sched is not None:
@@ -145,7 +144,6 @@ class ModbusService:
                     self._group = None  # shutting down: nothing may join any more
                     self._stopped = True
         finally:
-            self._stopped = True
             scans = list(self._scan_tasks.values())
             for task in scans:
                 task.cancel()
@@ -181,6 +179,13 @@ class ModbusService:
             buses.append(entry)
         return {"buses": buses, "devices": [d for b in buses for d in b["devices"]]}
 
+    def _running_scans(self) -> list[dict[str, Any]]:
+        return [j for j in self._scans.values() if j["state"] == "running"]
+
+    def _scanning(self, key: tuple[str, str | None, int | None, str | None]) -> bool:
+        """Is a scan running on this line (on a bus of its own, if no scheduler polls the line)?"""
+        return any(bus_key(parse_transport(j["transport"])) == key for j in self._running_scans())
+
     def _bus_for(self, transport: str, timeout_s: float) -> tuple[Bus, bool]:
         """The configured bus for a transport URL (shared, one master), else a temporary one."""
         t = parse_transport(transport)
@@ -195,11 +200,10 @@ class ModbusService:
             raise ValueError("unit ids must satisfy 1 <= first <= last <= 247")
         if not 0.02 <= timeout_s <= 2.0:
             raise ValueError("timeout must be between 0.02 and 2.0 s")
-        running = [j for j in self._scans.values() if j["state"] == "running"]
+        running = self._running_scans()
         if len(running) >= MAX_SCANS:
             raise ModbusBusy(f"{len(running)} scans already running")
-        t = parse_transport(transport)
-        if any(bus_key(parse_transport(j["transport"])) == bus_key(t) for j in running):
+        if self._scanning(bus_key(parse_transport(transport))):
             raise ModbusBusy("this bus is already being scanned")
         bus, temporary = self._bus_for(transport, timeout_s)
         scan_id = f"scan-{next(self._scan_ids)}"
