@@ -49,8 +49,7 @@ class Uplink:
         self._window = settings.max_inflight
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
-        self._inflight: dict[int, int] = {}  # paho mid -> outbox row
-        self._sent_at: dict[int, float] = {}  # paho mid -> monotonic time of the publish
+        self._inflight: dict[int, tuple[int, float]] = {}  # paho mid -> (outbox row, monotonic publish time)
         self._epoch = 0  # counts reconnects: a read from before one is stale
         self.ack_seconds = Histogram()  # publish -> PUBACK of delivered messages (/metrics)
         self._acking: set[int] = set()  # delivered rows whose delete is not yet committed
@@ -154,7 +153,6 @@ class Uplink:
             # Whatever paho still holds from the last connection may or may not reach the broker;
             # the outbox is the truth, so re-send every unacknowledged row (duplicates carry ids).
             self._inflight.clear()
-            self._sent_at.clear()
             self._epoch += 1  # a read in flight excluded rows that are no longer in flight
         self._report(detail, force=True)
         self._dirty = True
@@ -172,12 +170,11 @@ class Uplink:
             self._acks_scheduled = False
         now = time.monotonic()
         for mid in mids:
-            row = self._inflight.pop(mid, None)
-            sent = self._sent_at.pop(mid, None)
-            if row is None:
+            found = self._inflight.pop(mid, None)
+            if found is None:
                 continue
-            if sent is not None:
-                self.ack_seconds.observe(now - sent)
+            row, sent = found
+            self.ack_seconds.observe(now - sent)
             self.published += 1
             # Until the delete commits, the row is still "pending" on disk: keep it out of the
             # next read, or it would be published twice.
@@ -242,7 +239,7 @@ class Uplink:
             ):
                 self._dirty = timed_out = False
                 room = self._window - len(self._inflight)
-                busy = set(self._inflight.values()) | self._acking
+                busy = {row for row, _ in self._inflight.values()} | self._acking
                 epoch = self._epoch
                 rows = await asyncio.to_thread(self._outbox.pending, room, busy)
                 if epoch != self._epoch:
@@ -255,8 +252,7 @@ class Uplink:
                     mid = self._conn.publish(r.topic, r.payload, r.qos, r.retain)
                     if mid is None:
                         break
-                    self._inflight[mid] = r.row
-                    self._sent_at[mid] = time.monotonic()
+                    self._inflight[mid] = (r.row, time.monotonic())
                     sent += 1
                 self._more = sent == room
                 if sent < room:
