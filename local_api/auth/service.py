@@ -17,6 +17,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -190,17 +191,25 @@ class Security:
             else Principal(f"token:{found.name}", found.role, "token", token_digest=found.digest)
         )
 
-    def from_session(self, session_id: str) -> Principal | None:
-        """The principal of a session cookie, None if unknown, expired or its user is gone."""
-        key = digest(session_id)
+    def _live_session(self, key: str, now: datetime) -> tuple[SessionRecord, UserRecord] | None:
+        """The session under a digest and its user; an expired one (or one whose user is gone) ends."""
         found = self._sessions.get(key)
         if found is None:
             return None
         user = self._users.get(found.username)
-        now = self._clock.now()
         if user is None or session_expired(found.created, found.last_seen, now):
             self._sessions.pop(key, None)
             return None
+        return found, user
+
+    def from_session(self, session_id: str) -> Principal | None:
+        """The principal of a session cookie, None if unknown, expired or its user is gone."""
+        key = digest(session_id)
+        now = self._clock.now()
+        live = self._live_session(key, now)
+        if live is None:
+            return None
+        found, user = live
         stale = now - found.last_seen >= SESSION_TOUCH
         if stale:
             self._sessions[key] = replace(found, last_seen=now)
@@ -210,12 +219,7 @@ class Security:
         """True while the caller's session or API token still exists (for long-lived streams)."""
         if principal.kind == "token":
             return principal.token_digest in self._tokens
-        found = self._sessions.get(principal.session_digest or "")
-        return (
-            found is not None
-            and found.username in self._users
-            and not session_expired(found.created, found.last_seen, self._clock.now())
-        )
+        return self._live_session(principal.session_digest or "", self._clock.now()) is not None
 
     def _revoked(self) -> None:
         if self.on_revoke is not None:
