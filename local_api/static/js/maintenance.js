@@ -64,17 +64,23 @@ export function maintenanceCard(ctx, chargerId, { tech, showResult }) {
     }
   };
 
+  /** An address field for the charger to fetch from or upload to, and its check for confirmAction. */
+  const addressField = (label, testid, hint) => {
+    const f = field(label, { name: "location", inputmode: "url", autocomplete: "off", spellcheck: "false",
+      autocapitalize: "none", "data-testid": testid, hint });
+    const check = () => (URL_RE.test(f.input.value.trim()) ? null : "Enter an http(s), ftp(s) or sftp URL.");
+    return { ...f, check };
+  };
+
   updateButton.addEventListener("click", async () => {
-    const url = field("Firmware URL", { name: "location", inputmode: "url", autocomplete: "off", spellcheck: "false",
-      autocapitalize: "none", "data-testid": "firmware-url", hint: URL_HINT });
+    const url = addressField("Firmware URL", "firmware-url", URL_HINT);
     const at = field("Fetch at (optional)", { name: "retrieve_at", type: "datetime-local", "data-testid": "firmware-at",
       hint: "Empty: now. Your browser's time zone." });
     const retries = field("Retries (optional)", { name: "retries", type: "number", min: 0, max: 100, inputmode: "numeric" });
     const content = el("div", { class: "form" }, url.wrap, at.wrap, retries.wrap);
     const ok = await ui.confirmAction(`Update firmware of ${chargerId}`,
       "The charger downloads and installs the image, then reboots: running sessions end. Each stage shows here as it reports it.",
-      { confirm: "Update", danger: true, content,
-        validate: () => (URL_RE.test(url.input.value.trim()) ? null : "Enter an http(s), ftp(s) or sftp URL.") });
+      { confirm: "Update", danger: true, content, validate: url.check });
     if (!ok) return;
     const body = { location: url.input.value.trim() };
     if (at.input.value) body.retrieve_at = new Date(at.input.value).toISOString();
@@ -83,11 +89,10 @@ export function maintenanceCard(ctx, chargerId, { tech, showResult }) {
   });
 
   logsButton.addEventListener("click", async () => {
-    const url = field("Upload to", { name: "location", inputmode: "url", autocomplete: "off", spellcheck: "false",
-      autocapitalize: "none", "data-testid": "logs-url", hint: "Where the charger uploads its diagnostics log (ftp(s), http(s) or sftp)." });
+    const url = addressField("Upload to", "logs-url",
+      "Where the charger uploads its diagnostics log (ftp(s), http(s) or sftp).");
     const ok = await ui.confirmAction(`Upload logs of ${chargerId}`, "The charger uploads its diagnostics log to this address.",
-      { confirm: "Upload", content: url.wrap,
-        validate: () => (URL_RE.test(url.input.value.trim()) ? null : "Enter an http(s), ftp(s) or sftp URL.") });
+      { confirm: "Upload", content: url.wrap, validate: url.check });
     if (!ok) return;
     await send(logsButton, "Upload logs", "logs", { location: url.input.value.trim() });
   });
